@@ -1,0 +1,290 @@
+/*
+ * kilnet.h: the types shared between modules and each module's entry points.
+ *
+ * Data flows one way:
+ *   config.c (libconfig file) -> struct config { server settings, struct network }
+ *   render_gemtext.c / render_gopher.c (dataset -> bytes)
+ *   site.c (rendered pages + capsule/ files -> immutable struct site)
+ *   gemini.c / gopher.c (request bytes + site -> struct reply), pure functions
+ *   server.c + tls.c (sockets, TLS, deadlines, workers) -> the network
+ * A module's internals stay static in its own file.
+ */
+#ifndef KILNET_H
+#define KILNET_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+#define KILNET_NAME    "kilnet"
+#define KILNET_VERSION "0.1.0"
+
+/* Gemini spec: a request is an absolute URL of at most 1024 bytes, then CRLF. */
+#define GEMINI_MAX_URL     1024
+#define GEMINI_MAX_REQUEST (GEMINI_MAX_URL + 2)
+/* Gemini spec: META is at most 1024 bytes. */
+#define GEMINI_MAX_META    1024
+/* Gopher: a selector is at most 1024 bytes here (RFC 1436 sets no limit; clients
+ * and servers in use keep far below it); a search query may follow after a TAB. */
+#define GOPHER_MAX_SELECTOR 1024
+#define GOPHER_MAX_REQUEST  2048
+/* RFC 1436 menus and our text documents are wrapped at this many code points. */
+#define GOPHER_WRAP_COLUMNS 70
+
+/* ------------------------------------------------------------------ diag.c */
+/*
+ * Error messages collected for a caller that reports them all at once
+ * ("FILE:LINE: SETTING: what is wrong", like a compiler).
+ */
+struct diag {
+	char   **msgs;
+	size_t   n, cap;
+};
+
+/* Adds "file:line: setting: message"; file may be NULL (then no "file:line: "),
+ * line 0 drops ":line", setting NULL drops "setting: ". */
+void diag_add(struct diag *, const char *file, int line, const char *setting,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void diag_print(const struct diag *, const char *prefix);  /* to stderr */
+void diag_clear(struct diag *);
+
+/* ------------------------------------------------------------------ util.c */
+void   *xmalloc(size_t);
+void   *xcalloc(size_t, size_t);
+void   *xrealloc(void *, size_t);
+char   *xstrdup(const char *);
+char   *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable byte buffer; used while rendering, never on the request path. */
+struct buf {
+	unsigned char *data;
+	size_t         len, cap;
+};
+void    buf_add(struct buf *, const void *, size_t);
+void    buf_adds(struct buf *, const char *);
+void    buf_printf(struct buf *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void    buf_free(struct buf *);
+
+/* ---------------------------------------------------------------- dataset */
+struct paragraphs {
+	char   **v;
+	size_t   n;
+};
+
+struct member {
+	char              *id;            /* slug: [a-z0-9-], used in paths */
+	char              *name;          /* "Bradford Metropolitan District Council" */
+	char              *spokesperson;  /* "Cllr Susan Hinchcliffe" */
+	char              *role;          /* "Leader of Bradford Council" */
+	struct paragraphs  statement;     /* the quote, paragraph by paragraph */
+	int                line;          /* where it was defined, for messages */
+};
+
+struct network {
+	char              *name;          /* "Keep it Local Network" */
+	struct paragraphs  introduction;  /* prose before the quote */
+	char              *quote;         /* the short quote on the home page */
+	char              *quote_by;      /* its attribution */
+	struct paragraphs  background;    /* prose after the quote */
+	char              *convener;      /* "Locality" */
+	char              *partner;       /* "Lloyds Bank Foundation" */
+	char              *url;           /* the network's web page (may be NULL) */
+	struct paragraphs  members_intro; /* text above the member list */
+	struct member     *members;
+	size_t             n_members;
+	char              *join_heading;
+	struct paragraphs  join_text;
+	char              *join_label;
+	char              *join_url;
+};
+
+/* ----------------------------------------------------------------- config */
+struct listen_addr {
+	char  *host;     /* numeric address: "127.0.0.1", "::1", "0.0.0.0", "::" */
+	int    port;
+	int    proxy;    /* expects a PROXY protocol header (issue 8) */
+};
+
+struct host_conf {
+	char  *name;     /* hostname served; hosts[0] is the public one */
+	char  *cert;     /* certificate file (PEM), resolved path */
+	char  *key;      /* private key file (PEM), resolved path */
+};
+
+struct config {
+	char               *file;        /* the main config file as given */
+	char               *dir;         /* its folder: relative paths start here */
+
+	struct host_conf   *hosts;       /* at least one */
+	size_t              n_hosts;
+	struct listen_addr *gemini_listen;
+	size_t              n_gemini_listen;
+	struct listen_addr *gopher_listen;
+	size_t              n_gopher_listen;
+	int                 gemini_port; /* public port in links; 0: first listen's */
+	int                 gopher_port; /* public port in links; 0: first listen's */
+
+	char               *cert_dir;    /* resolved path */
+	char               *capsule_dir; /* resolved path */
+
+	int                 handshake_timeout_ms;
+	int                 request_timeout_ms;
+	int                 write_timeout_ms;
+	int                 max_connections;   /* per worker */
+	int                 workers;           /* 0: number of cores */
+
+	char               *access_log;  /* path, or NULL for stderr; "off" disables */
+	int                 log_anonymise;
+
+	char               *gopher_description;  /* caps.txt ServerDescription */
+	char               *gopher_geolocation;  /* caps.txt ServerGeolocationString */
+
+	struct network      net;
+};
+
+/* Loads FILE (libconfig, with @include) into *cfg; every problem goes to d as
+ * "FILE:LINE: SETTING: what is wrong". Returns 0, or -1 when d holds errors. */
+int   config_load(const char *file, struct config *cfg, struct diag *d);
+/* Fills in what depends on the command line: the public ports from the first
+ * listen address when not set, the certificate paths of each host. */
+void  config_finish(struct config *cfg);
+void  config_free(struct config *cfg);
+/* Parses "ADDR:PORT" or "[V6]:PORT" into *la. Returns 0 or -1. */
+int   config_parse_listen(const char *s, struct listen_addr *la);
+
+/* Checks the dataset's content rules (ids, empty text, control characters);
+ * used by config.c, which knows the lines. 0 or -1 with messages in d. */
+int   dataset_check_text(const char *s, const char **why);
+int   dataset_check_id(const char *s, const char **why);
+void  network_free(struct network *);
+
+/* ---------------------------------------------------------------- render */
+struct search_hit {
+	const char *id;        /* member id */
+	const char *name;      /* council's name */
+	const char *sentence;  /* the first matching sentence (or field) */
+};
+
+/* What renderers need besides the dataset: where the site lives. */
+struct render_opts {
+	const char *hostname;     /* public hostname */
+	int         gemini_port;  /* public ports */
+	int         gopher_port;
+};
+
+/* Gemtext pages. Each returns a newly allocated body in *out. */
+void  render_gemtext_home(const struct network *, const struct render_opts *, struct buf *out);
+void  render_gemtext_members(const struct network *, const struct render_opts *, struct buf *out);
+void  render_gemtext_member(const struct network *, const struct member *, const struct render_opts *, struct buf *out);
+void  render_gemtext_join(const struct network *, const struct render_opts *, struct buf *out);
+/* Text of a dataset field made safe as a gemtext text line (never markup). */
+void  render_gemtext_text_line(const char *s, struct buf *out);
+
+/* Gopher menus (ending ".\r\n") and text documents (dot-stuffed, wrapped at 70). */
+void  render_gopher_root(const struct network *, const struct render_opts *, struct buf *out);
+void  render_gopher_members(const struct network *, const struct render_opts *, struct buf *out);
+void  render_gopher_member(const struct network *, const struct member *, const struct render_opts *, struct buf *out);
+void  render_gopher_join(const struct network *, const struct render_opts *, struct buf *out);
+/* One menu line; display is cleaned of TAB/CR/LF. */
+void  render_gopher_item(struct buf *out, char type, const char *display,
+	    const char *selector, const char *host, int port);
+/* Prose as "i" lines wrapped at GOPHER_WRAP_COLUMNS. */
+void  render_gopher_info(struct buf *out, const char *text, const struct render_opts *);
+/* A gemtext page converted into a Gopher menu (links become items). */
+void  render_gopher_from_gemtext(const unsigned char *gmi, size_t len,
+	    const struct render_opts *, struct buf *out);
+/* Search results, rendered per request (the only page rendered then). */
+void  render_gemtext_search(const struct render_opts *, const char *query,
+	    const struct search_hit *, size_t n, struct buf *out);
+void  render_gopher_search(const struct render_opts *, const char *query,
+	    const struct search_hit *, size_t n, struct buf *out);
+/* Wraps UTF-8 text at `columns` code points into lines (no line terminators
+ * inside); calls emit for each line. Never splits a UTF-8 sequence. */
+void  wrap_text(const char *text, int columns,
+	    void (*emit)(void *arg, const char *line, size_t len), void *arg);
+
+/* ----------------------------------------------------------------- search */
+struct search_index;
+struct search_index *search_build(const struct network *);
+/* Case-insensitive, UTF-8 aware match of query against each member's name,
+ * spokesperson, role and statement. Fills at most max hits; returns count,
+ * or -1 when the query is not valid UTF-8. */
+int   search_run(const struct search_index *, const char *query, size_t qlen,
+	    struct search_hit *hits, size_t max);
+void  search_free(struct search_index *);
+
+/* ------------------------------------------------------------------- site */
+/* One response that exists before any request: built at load, read-only. */
+struct resource {
+	char          *key;        /* Gemini path ("/members/") or Gopher selector */
+	const char    *mime;       /* MIME type (Gemini); static string */
+	char           gtype;      /* Gopher item type ('0', '1', '9', 'I', ...) */
+	unsigned char *data;       /* Gemini: "20 MIME\r\n" + body; Gopher: body */
+	size_t         len;
+	size_t         body_off;   /* where the body starts in data */
+	int            generated;  /* 1: rendered from the dataset; 0: capsule file */
+	int            search;     /* 1: a search endpoint (takes a query) */
+};
+
+struct site {
+	struct resource      *gemini;   /* sorted by key, for bsearch */
+	size_t                n_gemini;
+	struct resource      *gopher;   /* sorted by key */
+	size_t                n_gopher;
+	struct search_index  *search;
+	struct render_opts    ro;       /* points into the strings below */
+	char                 *hostname;
+	char                 *network_name;
+	char                **hosts;    /* every hostname served (Gemini 53 check) */
+	size_t                n_hosts;
+	int                  *ports;    /* every Gemini port accepted in URLs */
+	size_t                n_ports;
+	char                 *caps;     /* caps.txt body */
+};
+
+/* Renders the dataset and loads capsule/; warnings (a capsule file shadowed by
+ * a generated page) and errors go to d. NULL on error. */
+struct site           *site_build(const struct config *, struct diag *d);
+void                   site_free(struct site *);
+const struct resource *site_gemini(const struct site *, const char *path);
+const struct resource *site_gopher(const struct site *, const char *selector);
+/* Writes DIR/gemini/... and DIR/gopher/...; 0 or -1 with a message in d. */
+int                    site_export(const struct site *, const char *dir, struct diag *d);
+/* MIME type for a file name, by extension; "application/octet-stream" else. */
+const char            *mime_for(const char *name);
+
+/* --------------------------------------------------------- protocol replies */
+/* What a front end answers: bytes to send, usually pointing into the site. */
+struct reply {
+	const unsigned char *data;
+	size_t               len;
+	unsigned char       *owned;   /* free() after sending, or NULL */
+	int                  status;  /* Gemini status; Gopher: 0 served, 3 error */
+};
+
+/* req/len: the bytes read so far, up to and including the first LF, or all of
+ * them when the buffer filled (or the client closed) without one. */
+void  gemini_respond(const struct site *, const char *sni,
+	    const unsigned char *req, size_t len, struct reply *out);
+void  gopher_respond(const struct site *,
+	    const unsigned char *req, size_t len, struct reply *out);
+void  reply_free(struct reply *);
+
+/* -------------------------------------------------------------------- log */
+void  log_init(const char *access_log, int anonymise, int worker_id);
+void  log_msg(const char *level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+#define log_info(...)  log_msg("info", __VA_ARGS__)
+#define log_warn(...)  log_msg("warning", __VA_ARGS__)
+#define log_error(...) log_msg("error", __VA_ARGS__)
+
+/* ------------------------------------------------------------ tls, server */
+struct tls;
+struct tls *tls_setup(const struct config *, struct diag *d);
+void        tls_free(struct tls *);
+
+/* Binds the listeners, starts the workers and serves until SIGTERM/SIGINT.
+ * Returns the process exit status. */
+int         server_run(const struct config *, const struct site *, struct tls *);
+
+#endif
