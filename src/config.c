@@ -1,8 +1,1121 @@
-/* config.c: STUB, to be replaced: libconfig file -> struct config. */
+/*
+ * config.c: the config loader. Reads the libconfig file (and what it pulls in
+ * with @include) into struct config: the server settings, each with a default,
+ * and the dataset (struct network), which has none. Every problem is added to
+ * a struct diag as "FILE:LINE: SETTING: what is wrong" and loading goes on, so
+ * one run names them all. First step of the flow: config -> dataset -> site.
+ */
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
 #include "kilnet.h"
-int config_load(const char *file, struct config *cfg, struct diag *d)
-{ (void)cfg; diag_add(d, file, 0, NULL, "config loader not written yet"); return -1; }
-void config_finish(struct config *cfg) { (void)cfg; }
-void config_free(struct config *cfg) { (void)cfg; }
-int config_parse_listen(const char *s, struct listen_addr *la) { (void)s; (void)la; return -1; }
+
+/* Defaults; conf/kilnet.conf documents the same values. Folders are relative
+ * to the config file's folder, like every path in the file. */
+#define DEFAULT_HOSTNAME      "localhost"
+#define DEFAULT_CERT_DIR      "certs"
+#define DEFAULT_CAPSULE       "capsule"
+#define DEFAULT_HANDSHAKE_MS  10000
+#define DEFAULT_REQUEST_MS    10000
+#define DEFAULT_WRITE_MS      30000
+#define DEFAULT_MAX_CONN      1024
+#define DEFAULT_WORKERS       0
+
+/* A deadline beyond a day is a typo (milliseconds for seconds), and keeps the
+ * millisecond value far from INT_MAX. */
+#define TIMEOUT_MAX_S         86400
+#define MAX_CONN_MAX          1000000
+/* The same ceiling as the --workers option. */
+#define WORKERS_MAX           256
+/* RFC 1035 2.3.4: 63 bytes a label, 255 a name on the wire (253 as text). */
+#define HOSTNAME_MAX          253
+#define LABEL_MAX             63
+
+static const char *const default_gemini_listen[] = {
+	"0.0.0.0:1965", "[::]:1965", NULL
+};
+static const char *const default_gopher_listen[] = {
+	"0.0.0.0:70", "[::]:70", NULL
+};
+
+static const char *const top_keys[] = { "server", "network", NULL };
+static const char *const server_keys[] = {
+	"hostnames", "gemini", "gopher", "cert_dir", "capsule",
+	"handshake_timeout", "request_timeout", "write_timeout",
+	"max_connections", "workers", "access_log", "anonymise_log", NULL
+};
+static const char *const gemini_keys[] = { "listen", "port", NULL };
+static const char *const gopher_keys[] = {
+	"listen", "port", "description", "geolocation", NULL
+};
+static const char *const network_keys[] = {
+	"name", "url", "introduction", "quote", "background", "convener",
+	"partner", "members_intro", "members", "join", NULL
+};
+static const char *const quote_keys[] = { "text", "by", NULL };
+static const char *const member_keys[] = {
+	"id", "name", "spokesperson", "role", "statement", NULL
+};
+static const char *const join_keys[] = {
+	"heading", "text", "label", "url", NULL
+};
+
+/* Pseudo types for child(): values that may take more than one libconfig type. */
+#define T_NUMBER 100	/* integer or float */
+#define T_SEQ    101	/* array [ ] or list ( ) */
+
+enum { OPTIONAL = 0, REQUIRED = 1 };
+
+/* A problem found, held back so that all of them can be given in file order:
+ * settings are checked group by group, not line by line. */
+struct problem {
+	char   *file;
+	int     line;
+	size_t  file_rank;	/* files in the order they first had a problem */
+	size_t  seq;		/* the order found, among equal lines */
+	char   *path;
+	char   *msg;
+};
+
+struct loader {
+	struct config  *cfg;
+	struct diag    *d;
+	struct problem *v;
+	size_t          n, cap;
+};
+
+static char	*resolve(const char *, const char *);
+static char	*display_file(const struct loader *, const char *);
+static int	 problem_cmp(const void *, const void *);
+static void	 flush_problems(struct loader *);
+static void	 report(struct loader *, const config_setting_t *, const char *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+static char	*join_path(const char *, const char *);
+static const char *type_name(int);
+static int	 type_matches(int, int);
+static void	 check_keys(struct loader *, const config_setting_t *,
+		    const char *, const char *const *);
+static config_setting_t *child(struct loader *, const config_setting_t *,
+		    const char *, const char *, int, int, char **);
+static int	 check_text(struct loader *, const config_setting_t *,
+		    const char *, const char *);
+static int	 get_text(struct loader *, const config_setting_t *, const char *,
+		    const char *, int, char **);
+static void	 get_paragraphs(struct loader *, const config_setting_t *,
+		    const char *, const char *, int, struct paragraphs *);
+static int	 parse_listen(const char *, struct listen_addr *, const char **);
+static int	 check_hostname(const char *, const char **);
+static int	 check_url(const char *);
+static void	 load_hostnames(struct loader *, const config_setting_t *);
+static void	 load_listen(struct loader *, const config_setting_t *,
+		    const char *, const char *const *, struct listen_addr **,
+		    size_t *);
+static void	 load_port(struct loader *, const config_setting_t *,
+		    const char *, int *);
+static void	 load_path(struct loader *, const config_setting_t *,
+		    const char *, const char *, char **);
+static void	 load_timeout(struct loader *, const config_setting_t *,
+		    const char *, int *);
+static void	 load_int(struct loader *, const config_setting_t *,
+		    const char *, int, int, const char *, int *);
+static void	 load_server(struct loader *, const config_setting_t *);
+static void	 load_member(struct loader *, const config_setting_t *,
+		    const char *, struct member *);
+static void	 load_members(struct loader *, const config_setting_t *);
+static void	 load_network(struct loader *, const config_setting_t *);
+static int	 read_config(struct loader *, config_t *);
+
+/* ------------------------------------------------------------ paths, names */
+
+/* PATH as seen from DIR: absolute paths stay; "." adds nothing, so a config
+ * in the working folder gives paths without a "./" in front. */
+static char *
+resolve(const char *dir, const char *path)
+{
+	size_t n;
+
+	if (path[0] == '/' || strcmp(dir, ".") == 0)
+		return xstrdup(path);
+	n = strlen(dir);
+	if (n > 0 && dir[n - 1] == '/')
+		return xasprintf("%s%s", dir, path);
+	return xasprintf("%s/%s", dir, path);
+}
+
+/* libconfig names the main file NULL (it reads a stream, see read_config) and
+ * an included file as written in @include, relative to the config's folder. */
+static char *
+display_file(const struct loader *ld, const char *f)
+{
+	if (f == NULL)
+		return xstrdup(ld->cfg->file);
+	return resolve(ld->cfg->dir, f);
+}
+
+static void
+report(struct loader *ld, const config_setting_t *s, const char *path,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char *file, *msg;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	msg = xmalloc((size_t)(n < 0 ? 0 : n) + 1);
+	msg[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(msg, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+	va_end(ap);
+
+	file = display_file(ld, config_setting_source_file(s));
+	if (ld->n == ld->cap) {
+		ld->cap = ld->cap ? ld->cap * 2 : 16;
+		ld->v = xrealloc(ld->v, ld->cap * sizeof(*ld->v));
+	}
+	ld->v[ld->n].file_rank = ld->n;
+	for (size_t i = 0; i < ld->n; i++)
+		if (strcmp(ld->v[i].file, file) == 0) {
+			ld->v[ld->n].file_rank = ld->v[i].file_rank;
+			break;
+		}
+	ld->v[ld->n].file = file;
+	ld->v[ld->n].line = (int)config_setting_source_line(s);
+	ld->v[ld->n].seq = ld->n;
+	ld->v[ld->n].path = xstrdup(path);
+	ld->v[ld->n].msg = msg;
+	ld->n++;
+}
+
+static int
+problem_cmp(const void *a, const void *b)
+{
+	const struct problem *p = a, *q = b;
+
+	if (p->file_rank != q->file_rank)
+		return p->file_rank < q->file_rank ? -1 : 1;
+	if (p->line != q->line)
+		return p->line < q->line ? -1 : 1;
+	return p->seq < q->seq ? -1 : p->seq > q->seq;
+}
+
+/* Hands the problems to the caller's diag, in the order of the file. */
+static void
+flush_problems(struct loader *ld)
+{
+	if (ld->n > 0)
+		qsort(ld->v, ld->n, sizeof(*ld->v), problem_cmp);
+	for (size_t i = 0; i < ld->n; i++) {
+		struct problem *p = &ld->v[i];
+
+		diag_add(ld->d, p->file, p->line, p->path, "%s", p->msg);
+		free(p->file);
+		free(p->path);
+		free(p->msg);
+	}
+	free(ld->v);
+	ld->v = NULL;
+	ld->n = ld->cap = 0;
+}
+
+static char *
+join_path(const char *parent, const char *name)
+{
+	if (parent == NULL || *parent == '\0')
+		return xstrdup(name);
+	return xasprintf("%s.%s", parent, name);
+}
+
+static const char *
+type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_GROUP:
+		return "a group { ... }";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a number with a decimal point";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "a boolean (true or false)";
+	case CONFIG_TYPE_ARRAY:
+		return "an array [ ... ]";
+	case CONFIG_TYPE_LIST:
+		return "a list ( ... )";
+	case T_NUMBER:
+		return "a number of seconds";
+	case T_SEQ:
+		return "a list [ ... ]";
+	}
+	return "a value of unknown type";
+}
+
+static int
+type_matches(int want, int have)
+{
+	switch (want) {
+	case CONFIG_TYPE_INT:
+		return have == CONFIG_TYPE_INT || have == CONFIG_TYPE_INT64;
+	case T_NUMBER:
+		return have == CONFIG_TYPE_INT || have == CONFIG_TYPE_INT64 ||
+		    have == CONFIG_TYPE_FLOAT;
+	case T_SEQ:
+		return have == CONFIG_TYPE_ARRAY || have == CONFIG_TYPE_LIST;
+	}
+	return want == have;
+}
+
+/* ---------------------------------------------------------- generic checks */
+
+/* A misspelt key would otherwise be ignored and its default used in silence. */
+static void
+check_keys(struct loader *ld, const config_setting_t *group, const char *path,
+    const char *const *known)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+		struct buf list = { 0 };
+		size_t k;
+		char *p;
+
+		if (name == NULL)
+			continue;
+		for (k = 0; known[k] != NULL; k++)
+			if (strcmp(known[k], name) == 0)
+				break;
+		if (known[k] != NULL)
+			continue;
+		for (k = 0; known[k] != NULL; k++)
+			buf_printf(&list, "%s%s", k ? ", " : "", known[k]);
+		p = join_path(path, name);
+		report(ld, s, p, "unknown setting (known here: %s)", list.data);
+		free(p);
+		buf_free(&list);
+	}
+}
+
+/*
+ * The setting NAME in GROUP when it is there with the right type, else NULL;
+ * a missing required setting and a wrong type are reported. *pathp gets the
+ * setting's readable path (the caller frees it).
+ */
+static config_setting_t *
+child(struct loader *ld, const config_setting_t *group, const char *gpath,
+    const char *name, int required, int type, char **pathp)
+{
+	config_setting_t *s = config_setting_get_member(group, name);
+
+	*pathp = join_path(gpath, name);
+	if (s == NULL) {
+		/* A missing setting has no line; its group's is the best hint. */
+		if (required)
+			report(ld, group, *pathp, "missing; this setting is "
+			    "required");
+		return NULL;
+	}
+	if (!type_matches(type, config_setting_type(s))) {
+		report(ld, s, *pathp, "expected %s, found %s", type_name(type),
+		    type_name(config_setting_type(s)));
+		return NULL;
+	}
+	return s;
+}
+
+static int
+check_text(struct loader *ld, const config_setting_t *s, const char *path,
+    const char *v)
+{
+	const char *why;
+
+	if (dataset_check_text(v, &why) == 0)
+		return 0;
+	report(ld, s, path, "%s", why);
+	return -1;
+}
+
+/* A string setting that must be valid text; *out keeps its value if absent. */
+static int
+get_text(struct loader *ld, const config_setting_t *group, const char *gpath,
+    const char *name, int required, char **out)
+{
+	config_setting_t *s;
+	char *path;
+	int rc = -1;
+
+	s = child(ld, group, gpath, name, required, CONFIG_TYPE_STRING, &path);
+	if (s != NULL && check_text(ld, s, path, config_setting_get_string(s))
+	    == 0) {
+		free(*out);
+		*out = xstrdup(config_setting_get_string(s));
+		rc = 0;
+	}
+	free(path);
+	return rc;
+}
+
+/* A list of paragraphs, each a string of valid text. NONEMPTY: at least one. */
+static void
+get_paragraphs(struct loader *ld, const config_setting_t *group,
+    const char *gpath, const char *name, int nonempty, struct paragraphs *out)
+{
+	config_setting_t *s;
+	char *path;
+	int n;
+
+	s = child(ld, group, gpath, name, nonempty, T_SEQ, &path);
+	if (s == NULL) {
+		free(path);
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0 && nonempty)
+		report(ld, s, path, "is empty; write at least one paragraph");
+	out->v = xcalloc((size_t)n, sizeof(*out->v));
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char *epath = xasprintf("%s[%d]", path, i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			report(ld, e, epath, "expected a string (one paragraph), "
+			    "found %s", type_name(config_setting_type(e)));
+		else if (check_text(ld, e, epath, config_setting_get_string(e))
+		    == 0)
+			out->v[out->n++] = xstrdup(config_setting_get_string(e));
+		free(epath);
+	}
+	free(path);
+}
+
+/* -------------------------------------------------------- value validators */
+
+static int
+parse_listen(const char *s, struct listen_addr *la, const char **why)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	const char *colon, *h, *p;
+	char host[INET6_ADDRSTRLEN + 1];
+	size_t hlen;
+	long port = 0;
+	int af;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':') {
+			*why = "expected \"[V6ADDR]:PORT\", e.g. \"[::1]:1965\"";
+			return -1;
+		}
+		h = s + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+		af = AF_INET6;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL) {
+			*why = "expected \"ADDR:PORT\", e.g. \"127.0.0.1:1965\" or "
+			    "\"[::1]:1965\"";
+			return -1;
+		}
+		h = s;
+		hlen = (size_t)(colon - s);
+		af = AF_INET;
+	}
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		*why = "expected a numeric address before the port, e.g. "
+		    "\"0.0.0.0:1965\" or \"[::]:1965\"";
+		return -1;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(af, host, addr) != 1) {
+		*why = af == AF_INET6 ? "not a numeric IPv6 address in the brackets" :
+		    "not a numeric IPv4 address (write IPv6 as \"[::1]:1965\"; "
+		    "host names are not resolved)";
+		return -1;
+	}
+	p = colon + 1;
+	if (*p == '\0') {
+		*why = "the port is missing after the ':'";
+		return -1;
+	}
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || port > 65535) {
+			*why = "the port must be a number from 1 to 65535";
+			return -1;
+		}
+		port = port * 10 + (*p - '0');
+	}
+	if (port < 1 || port > 65535) {
+		*why = "the port must be a number from 1 to 65535";
+		return -1;
+	}
+	la->host = xstrdup(host);
+	la->port = (int)port;
+	la->proxy = 0;
+	return 0;
+}
+
+int
+config_parse_listen(const char *s, struct listen_addr *la)
+{
+	const char *why;
+
+	return parse_listen(s, la, &why);
+}
+
+/* Hostnames go into certificate file names, SNI matching and links: only
+ * the letters, digits, dots and hyphens of RFC 1123 names, in lower case. */
+static int
+check_hostname(const char *s, const char **why)
+{
+	size_t label = 0;
+	const char *p;
+
+	if (strlen(s) > HOSTNAME_MAX) {
+		*why = "is longer than 253 bytes";
+		return -1;
+	}
+	for (p = s; ; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0) {
+				*why = "has an empty label (\"..\", or a '.' at "
+				    "an end)";
+				return -1;
+			}
+			if (p[-1] == '-') {
+				*why = "has a label that ends with '-'";
+				return -1;
+			}
+			if (*p == '\0')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (*p >= 'A' && *p <= 'Z') {
+			*why = "has upper-case letters; write hostnames in lower "
+			    "case";
+			return -1;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    (*p == '-' && label > 0))) {
+			*why = "is not a hostname (letters a-z, digits, '-' and "
+			    "'.' only, e.g. \"example.org\")";
+			return -1;
+		}
+		if (++label > LABEL_MAX) {
+			*why = "has a label longer than 63 bytes";
+			return -1;
+		}
+	}
+}
+
+/* The links out of the capsule: an absolute URL, scheme first (RFC 3986 3.1),
+ * and no spaces, which no link line could carry. */
+static int
+check_url(const char *s)
+{
+	const char *p = s;
+
+	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+		return -1;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+	    (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.')
+		p++;
+	if (*p != ':' || p[1] == '\0')
+		return -1;
+	return strchr(s, ' ') == NULL ? 0 : -1;
+}
+
+/* ---------------------------------------------------------- server settings */
+
+static void
+load_hostnames(struct loader *ld, const config_setting_t *srv)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *s = NULL;
+	char *path = NULL;
+	int n;
+
+	if (srv != NULL)
+		s = child(ld, srv, "server", "hostnames", OPTIONAL, T_SEQ, &path);
+	if (s == NULL) {
+		cfg->hosts = xcalloc(1, sizeof(*cfg->hosts));
+		cfg->hosts[0].name = xstrdup(DEFAULT_HOSTNAME);
+		cfg->n_hosts = 1;
+		free(path);
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0)
+		report(ld, s, path, "is empty; name at least one hostname, the "
+		    "public one first");
+	cfg->hosts = xcalloc((size_t)n, sizeof(*cfg->hosts));
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char *epath = xasprintf("%s[%d]", path, i);
+		const char *v, *why;
+		int j;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			report(ld, e, epath, "expected a string, found %s",
+			    type_name(config_setting_type(e)));
+			goto next;
+		}
+		v = config_setting_get_string(e);
+		if (check_text(ld, e, epath, v) == -1)
+			goto next;
+		if (check_hostname(v, &why) == -1) {
+			report(ld, e, epath, "%s", why);
+			goto next;
+		}
+		for (j = 0; j < i; j++) {
+			config_setting_t *o = config_setting_get_elem(s,
+			    (unsigned)j);
+			const char *ov = config_setting_get_string(o);
+
+			if (ov != NULL && strcmp(ov, v) == 0)
+				break;
+		}
+		if (j < i) {
+			report(ld, e, epath, "duplicate hostname \"%s\" (also "
+			    "%s[%d] on line %d)", v, path, j,
+			    (int)config_setting_source_line(
+			    config_setting_get_elem(s, (unsigned)j)));
+			goto next;
+		}
+		cfg->hosts[cfg->n_hosts++].name = xstrdup(v);
+next:
+		free(epath);
+	}
+	free(path);
+}
+
+static void
+load_listen(struct loader *ld, const config_setting_t *group,
+    const char *gpath, const char *const *defaults, struct listen_addr **vp,
+    size_t *np)
+{
+	config_setting_t *s = NULL;
+	char *path = NULL;
+	int n;
+
+	if (group != NULL)
+		s = child(ld, group, gpath, "listen", OPTIONAL, T_SEQ, &path);
+	if (s == NULL) {
+		for (n = 0; defaults[n] != NULL; n++)
+			;
+		*vp = xcalloc((size_t)n, sizeof(**vp));
+		for (int i = 0; i < n; i++) {
+			const char *why;
+
+			if (parse_listen(defaults[i], &(*vp)[*np], &why) == 0)
+				(*np)++;
+		}
+		free(path);
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0)
+		report(ld, s, path, "is empty; give at least one address, "
+		    "e.g. [ \"%s\" ]", defaults[0]);
+	*vp = xcalloc((size_t)n, sizeof(**vp));
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char *epath = xasprintf("%s[%d]", path, i);
+		struct listen_addr la;
+		const char *why;
+		size_t j;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			report(ld, e, epath, "expected a string \"ADDR:PORT\", "
+			    "found %s", type_name(config_setting_type(e)));
+		else if (check_text(ld, e, epath, config_setting_get_string(e))
+		    == -1)
+			;
+		else if (parse_listen(config_setting_get_string(e), &la, &why)
+		    == -1)
+			report(ld, e, epath, "%s", why);
+		else {
+			for (j = 0; j < *np; j++)
+				if ((*vp)[j].port == la.port &&
+				    strcmp((*vp)[j].host, la.host) == 0)
+					break;
+			if (j < *np) {
+				report(ld, e, epath, "duplicate listen address "
+				    "\"%s\"", config_setting_get_string(e));
+				free(la.host);
+			} else
+				(*vp)[(*np)++] = la;
+		}
+		free(epath);
+	}
+	free(path);
+}
+
+static void
+load_port(struct loader *ld, const config_setting_t *group, const char *gpath,
+    int *out)
+{
+	config_setting_t *s;
+	char *path;
+	long long v;
+
+	s = child(ld, group, gpath, "port", OPTIONAL, CONFIG_TYPE_INT, &path);
+	if (s != NULL) {
+		v = config_setting_get_int64(s);
+		if (v < 1 || v > 65535)
+			report(ld, s, path, "must be a port number from 1 to "
+			    "65535, not %lld", v);
+		else
+			*out = (int)v;
+	}
+	free(path);
+}
+
+/* A folder or file name, kept resolved against the config's folder. */
+static void
+load_path(struct loader *ld, const config_setting_t *srv, const char *name,
+    const char *def, char **out)
+{
+	char *v = NULL;
+
+	if (srv != NULL)
+		get_text(ld, srv, "server", name, OPTIONAL, &v);
+	*out = resolve(ld->cfg->dir, v != NULL ? v : def);
+	free(v);
+}
+
+/* Seconds in the file, as an integer or not; milliseconds in the program. */
+static void
+load_timeout(struct loader *ld, const config_setting_t *srv, const char *name,
+    int *out_ms)
+{
+	config_setting_t *s;
+	char *path;
+	double v, ms;
+	long long r;
+
+	if (srv == NULL)
+		return;
+	s = child(ld, srv, "server", name, OPTIONAL, T_NUMBER, &path);
+	if (s != NULL) {
+		v = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+		    config_setting_get_float(s) :
+		    (double)config_setting_get_int64(s);
+		if (!(v > 0))
+			report(ld, s, path, "must be more than 0 seconds");
+		else if (v > TIMEOUT_MAX_S)
+			report(ld, s, path, "must be at most %d seconds (a day)",
+			    TIMEOUT_MAX_S);
+		else {
+			/* Round up: 0.0001 s is a short deadline, not none. */
+			ms = v * 1000.0;
+			r = (long long)ms;
+			if ((double)r < ms)
+				r++;
+			*out_ms = (int)r;
+		}
+	}
+	free(path);
+}
+
+static void
+load_int(struct loader *ld, const config_setting_t *srv, const char *name,
+    int min, int max, const char *hint, int *out)
+{
+	config_setting_t *s;
+	char *path;
+	long long v;
+
+	if (srv == NULL)
+		return;
+	s = child(ld, srv, "server", name, OPTIONAL, CONFIG_TYPE_INT, &path);
+	if (s != NULL) {
+		v = config_setting_get_int64(s);
+		if (v < min)
+			report(ld, s, path, "must be at least %d%s", min, hint);
+		else if (v > max)
+			report(ld, s, path, "must be at most %d", max);
+		else
+			*out = (int)v;
+	}
+	free(path);
+}
+
+static void
+load_server(struct loader *ld, const config_setting_t *srv)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *gem = NULL, *gop = NULL, *s;
+	char *path, *v;
+
+	if (srv != NULL) {
+		check_keys(ld, srv, "server", server_keys);
+		gem = child(ld, srv, "server", "gemini", OPTIONAL,
+		    CONFIG_TYPE_GROUP, &path);
+		free(path);
+		gop = child(ld, srv, "server", "gopher", OPTIONAL,
+		    CONFIG_TYPE_GROUP, &path);
+		free(path);
+	}
+	load_hostnames(ld, srv);
+
+	if (gem != NULL) {
+		check_keys(ld, gem, "server.gemini", gemini_keys);
+		load_port(ld, gem, "server.gemini", &cfg->gemini_port);
+	}
+	load_listen(ld, gem, "server.gemini", default_gemini_listen,
+	    &cfg->gemini_listen, &cfg->n_gemini_listen);
+	if (gop != NULL) {
+		check_keys(ld, gop, "server.gopher", gopher_keys);
+		load_port(ld, gop, "server.gopher", &cfg->gopher_port);
+		get_text(ld, gop, "server.gopher", "description", OPTIONAL,
+		    &cfg->gopher_description);
+		/* "" is the documented way to say "no geolocation". */
+		s = child(ld, gop, "server.gopher", "geolocation", OPTIONAL,
+		    CONFIG_TYPE_STRING, &path);
+		if (s != NULL && *config_setting_get_string(s) != '\0' &&
+		    check_text(ld, s, path, config_setting_get_string(s)) == 0)
+			cfg->gopher_geolocation =
+			    xstrdup(config_setting_get_string(s));
+		free(path);
+	}
+	load_listen(ld, gop, "server.gopher", default_gopher_listen,
+	    &cfg->gopher_listen, &cfg->n_gopher_listen);
+
+	load_path(ld, srv, "cert_dir", DEFAULT_CERT_DIR, &cfg->cert_dir);
+	load_path(ld, srv, "capsule", DEFAULT_CAPSULE, &cfg->capsule_dir);
+
+	cfg->handshake_timeout_ms = DEFAULT_HANDSHAKE_MS;
+	cfg->request_timeout_ms = DEFAULT_REQUEST_MS;
+	cfg->write_timeout_ms = DEFAULT_WRITE_MS;
+	load_timeout(ld, srv, "handshake_timeout", &cfg->handshake_timeout_ms);
+	load_timeout(ld, srv, "request_timeout", &cfg->request_timeout_ms);
+	load_timeout(ld, srv, "write_timeout", &cfg->write_timeout_ms);
+
+	cfg->max_connections = DEFAULT_MAX_CONN;
+	cfg->workers = DEFAULT_WORKERS;
+	load_int(ld, srv, "max_connections", 1, MAX_CONN_MAX, "",
+	    &cfg->max_connections);
+	load_int(ld, srv, "workers", 0, WORKERS_MAX, " (0: one per core)",
+	    &cfg->workers);
+
+	if (srv == NULL)
+		return;
+	v = NULL;
+	if (get_text(ld, srv, "server", "access_log", OPTIONAL, &v) == 0) {
+		/* A log file really named "off" or "stderr" is "./off". */
+		if (strcmp(v, "stderr") == 0)
+			cfg->access_log = NULL;
+		else if (strcmp(v, "off") == 0)
+			cfg->access_log = xstrdup("off");
+		else
+			cfg->access_log = resolve(cfg->dir, v);
+	}
+	free(v);
+	s = child(ld, srv, "server", "anonymise_log", OPTIONAL,
+	    CONFIG_TYPE_BOOL, &path);
+	if (s != NULL)
+		cfg->log_anonymise = config_setting_get_bool(s);
+	free(path);
+}
+
+/* ------------------------------------------------------------------ dataset */
+
+static void
+load_member(struct loader *ld, const config_setting_t *s, const char *mpath,
+    struct member *m)
+{
+	config_setting_t *id;
+	char *path;
+	const char *why;
+
+	check_keys(ld, s, mpath, member_keys);
+	m->line = (int)config_setting_source_line(s);
+	id = child(ld, s, mpath, "id", REQUIRED, CONFIG_TYPE_STRING, &path);
+	if (id != NULL && check_text(ld, id, path, config_setting_get_string(id))
+	    == 0) {
+		if (dataset_check_id(config_setting_get_string(id), &why) == -1)
+			report(ld, id, path, "%s", why);
+		else
+			m->id = xstrdup(config_setting_get_string(id));
+	}
+	free(path);
+	get_text(ld, s, mpath, "name", REQUIRED, &m->name);
+	get_text(ld, s, mpath, "spokesperson", REQUIRED, &m->spokesperson);
+	get_text(ld, s, mpath, "role", REQUIRED, &m->role);
+	get_paragraphs(ld, s, mpath, "statement", 1, &m->statement);
+}
+
+static void
+load_members(struct loader *ld, const config_setting_t *net)
+{
+	struct network *nw = &ld->cfg->net;
+	config_setting_t *s;
+	char *path;
+	int n;
+
+	s = child(ld, net, "network", "members", REQUIRED, T_SEQ, &path);
+	if (s == NULL) {
+		free(path);
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0)
+		report(ld, s, path, "is empty; list at least one member council");
+	nw->members = xcalloc((size_t)n, sizeof(*nw->members));
+	nw->n_members = (size_t)n;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		struct member *m = &nw->members[i];
+		char *mpath = xasprintf("%s[%d]", path, i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+			report(ld, e, mpath, "expected a group { id = ...; "
+			    "name = ...; ... }, found %s",
+			    type_name(config_setting_type(e)));
+			free(mpath);
+			continue;
+		}
+		load_member(ld, e, mpath, m);
+		for (int j = 0; m->id != NULL && j < i; j++) {
+			config_setting_t *first;
+			char *idpath;
+
+			if (nw->members[j].id == NULL ||
+			    strcmp(nw->members[j].id, m->id) != 0)
+				continue;
+			first = config_setting_get_member(
+			    config_setting_get_elem(s, (unsigned)j), "id");
+			idpath = xasprintf("%s.id", mpath);
+			report(ld, config_setting_get_member(e, "id"), idpath,
+			    "duplicate id \"%s\", first used by %s[%d] on line %d",
+			    m->id, path, j, (int)config_setting_source_line(first));
+			free(idpath);
+			break;
+		}
+		free(mpath);
+	}
+	free(path);
+}
+
+static void
+load_network(struct loader *ld, const config_setting_t *net)
+{
+	struct network *nw = &ld->cfg->net;
+	config_setting_t *s;
+	char *path;
+
+	check_keys(ld, net, "network", network_keys);
+	get_text(ld, net, "network", "name", REQUIRED, &nw->name);
+	if (get_text(ld, net, "network", "url", OPTIONAL, &nw->url) == 0 &&
+	    check_url(nw->url) == -1) {
+		s = config_setting_get_member(net, "url");
+		report(ld, s, "network.url", "is not an absolute URL (e.g. "
+		    "\"https://example.org/\")");
+	}
+	get_paragraphs(ld, net, "network", "introduction", 1,
+	    &nw->introduction);
+
+	s = child(ld, net, "network", "quote", OPTIONAL, CONFIG_TYPE_GROUP,
+	    &path);
+	if (s != NULL) {
+		check_keys(ld, s, path, quote_keys);
+		get_text(ld, s, path, "text", REQUIRED, &nw->quote);
+		get_text(ld, s, path, "by", REQUIRED, &nw->quote_by);
+	}
+	free(path);
+
+	get_paragraphs(ld, net, "network", "background", 0, &nw->background);
+	get_text(ld, net, "network", "convener", REQUIRED, &nw->convener);
+	get_text(ld, net, "network", "partner", OPTIONAL, &nw->partner);
+	get_paragraphs(ld, net, "network", "members_intro", 0,
+	    &nw->members_intro);
+	load_members(ld, net);
+
+	s = child(ld, net, "network", "join", REQUIRED, CONFIG_TYPE_GROUP,
+	    &path);
+	if (s != NULL) {
+		check_keys(ld, s, path, join_keys);
+		get_text(ld, s, path, "heading", REQUIRED, &nw->join_heading);
+		get_paragraphs(ld, s, path, "text", 1, &nw->join_text);
+		get_text(ld, s, path, "label", REQUIRED, &nw->join_label);
+		if (get_text(ld, s, path, "url", REQUIRED, &nw->join_url) == 0 &&
+		    check_url(nw->join_url) == -1)
+			report(ld, config_setting_get_member(s, "url"),
+			    "network.join.url", "is not an absolute URL (e.g. "
+			    "\"https://example.org/\")");
+	}
+	free(path);
+}
+
+/* ------------------------------------------------------------------ loading */
+
+/*
+ * libconfig 1.5 (Debian 12) joins its include folder in front of every
+ * @include path, absolute ones too, so config_set_include_dir would break
+ * "@include "/abs/network.conf"". Instead the file is opened from the caller's
+ * working folder and parsed from inside the config's folder, where libconfig
+ * opens relative includes; the working folder is restored after. The loader
+ * runs before workers start (or in one process on reload), so the brief
+ * change of folder is seen by nobody else.
+ */
+static int
+read_config(struct loader *ld, config_t *lc)
+{
+	struct config *cfg = ld->cfg;
+	struct stat st;
+	FILE *fp;
+	int cwd, ok, chdir_ok;
+	char *file;
+
+	if ((fp = fopen(cfg->file, "r")) == NULL) {
+		diag_add(ld->d, cfg->file, 0, NULL, "cannot read: %s",
+		    strerror(errno));
+		return -1;
+	}
+	/* libconfig's scanner exits the process when reading a folder fails. */
+	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+		diag_add(ld->d, cfg->file, 0, NULL, "is a folder, not a config "
+		    "file");
+		fclose(fp);
+		return -1;
+	}
+	cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	chdir_ok = cwd != -1 && chdir(cfg->dir) == 0;
+	if (!chdir_ok)
+		config_set_include_dir(lc, cfg->dir);
+	ok = config_read(lc, fp);
+	fclose(fp);
+	if (chdir_ok && fchdir(cwd) == -1) {
+		diag_add(ld->d, cfg->file, 0, NULL, "cannot return to the working "
+		    "folder: %s", strerror(errno));
+		ok = 0;
+	}
+	if (cwd != -1)
+		close(cwd);
+	if (ok == CONFIG_FALSE && config_error_text(lc) != NULL) {
+		file = display_file(ld, config_error_file(lc));
+		if (config_error_type(lc) == CONFIG_ERR_PARSE &&
+		    strstr(config_error_text(lc), "include") != NULL)
+			diag_add(ld->d, file, config_error_line(lc), NULL,
+			    "%s (@include paths start in the folder %s)",
+			    config_error_text(lc), cfg->dir);
+		else
+			diag_add(ld->d, file, config_error_line(lc), NULL, "%s",
+			    config_error_text(lc));
+		free(file);
+	}
+	return ok == CONFIG_TRUE ? 0 : -1;
+}
+
+int
+config_load(const char *file, struct config *cfg, struct diag *d)
+{
+	struct loader ld = { cfg, d, NULL, 0, 0 };
+	config_setting_t *root, *srv, *net;
+	size_t errors = d->n;
+	const char *slash;
+	config_t lc;
+	char *path;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->file = xstrdup(file);
+	if ((slash = strrchr(file, '/')) == NULL)
+		cfg->dir = xstrdup(".");
+	else if (slash == file)
+		cfg->dir = xstrdup("/");
+	else
+		cfg->dir = xasprintf("%.*s", (int)(slash - file), file);
+
+	config_init(&lc);
+	if (read_config(&ld, &lc) == -1) {
+		config_destroy(&lc);
+		config_free(cfg);
+		return -1;
+	}
+	root = config_root_setting(&lc);
+	check_keys(&ld, root, NULL, top_keys);
+	srv = child(&ld, root, NULL, "server", OPTIONAL, CONFIG_TYPE_GROUP,
+	    &path);
+	free(path);
+	load_server(&ld, srv);
+	net = child(&ld, root, NULL, "network", REQUIRED, CONFIG_TYPE_GROUP,
+	    &path);
+	free(path);
+	if (net != NULL)
+		load_network(&ld, net);
+	if (cfg->gopher_description == NULL && cfg->net.name != NULL)
+		cfg->gopher_description = xstrdup(cfg->net.name);
+	config_destroy(&lc);
+	flush_problems(&ld);
+
+	if (d->n > errors) {
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_finish(struct config *cfg)
+{
+	if (cfg->gemini_port == 0 && cfg->n_gemini_listen > 0)
+		cfg->gemini_port = cfg->gemini_listen[0].port;
+	if (cfg->gopher_port == 0 && cfg->n_gopher_listen > 0)
+		cfg->gopher_port = cfg->gopher_listen[0].port;
+	for (size_t i = 0; i < cfg->n_hosts; i++) {
+		struct host_conf *h = &cfg->hosts[i];
+
+		free(h->cert);
+		free(h->key);
+		h->cert = xasprintf("%s/%s.crt", cfg->cert_dir, h->name);
+		h->key = xasprintf("%s/%s.key", cfg->cert_dir, h->name);
+	}
+}
+
+static void
+listen_free(struct listen_addr *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].host);
+	free(v);
+}
+
+void
+config_free(struct config *cfg)
+{
+	free(cfg->file);
+	free(cfg->dir);
+	for (size_t i = 0; i < cfg->n_hosts; i++) {
+		free(cfg->hosts[i].name);
+		free(cfg->hosts[i].cert);
+		free(cfg->hosts[i].key);
+	}
+	free(cfg->hosts);
+	listen_free(cfg->gemini_listen, cfg->n_gemini_listen);
+	listen_free(cfg->gopher_listen, cfg->n_gopher_listen);
+	free(cfg->cert_dir);
+	free(cfg->capsule_dir);
+	free(cfg->access_log);
+	free(cfg->gopher_description);
+	free(cfg->gopher_geolocation);
+	network_free(&cfg->net);
+	memset(cfg, 0, sizeof(*cfg));
+}
