@@ -193,6 +193,12 @@ void  render_gopher_info(struct buf *out, const char *text, const struct render_
 /* A gemtext page converted into a Gopher menu (links become items). */
 void  render_gopher_from_gemtext(const unsigned char *gmi, size_t len,
 	    const struct render_opts *, struct buf *out);
+/* The same for the capsule page at `path`: relative links resolve against it,
+ * and a link to this site becomes an item only when lookup(arg, selector) gives
+ * the served selector's item type (0: not served, the link text stays as text). */
+void  render_gopher_from_gemtext_at(const unsigned char *gmi, size_t len,
+	    const char *path, char (*lookup)(void *arg, const char *selector),
+	    void *arg, const struct render_opts *, struct buf *out);
 /* Search results, rendered per request (the only page rendered then). */
 void  render_gemtext_search(const struct render_opts *, const char *query,
 	    const struct search_hit *, size_t n, struct buf *out);
@@ -270,6 +276,18 @@ void  gopher_respond(const struct site *,
 	    const unsigned char *req, size_t len, struct reply *out);
 void  reply_free(struct reply *);
 
+/* -------------------------------------------------------------------- url */
+/* Percent-decodes s once ('+' stays '+'). 0 with a malloc'd NUL-terminated *out
+ * of *len bytes; -1 when the result would hold a NUL byte; -2 out of memory. */
+int     url_decode(const char *s, char **out, size_t *len);
+/* Resolves ".", ".." and empty segments of a decoded path (RFC 3986 5.2.4; ".."
+ * at the root stays there). The result starts with "/" and keeps a trailing "/";
+ * out must hold len + 2 bytes. Returns the result's length (NUL-terminated). */
+size_t  url_normalise_path(const char *path, size_t len, char *out);
+/* Percent-encodes a decoded path for a URL (RFC 3986 pchar and "/"); writes at
+ * most cap bytes including the NUL. Returns the length, or -1 when cap is short. */
+int     url_encode_path(const char *path, size_t len, char *out, size_t cap);
+
 /* -------------------------------------------------------------------- log */
 void  log_init(const char *access_log, int anonymise, int worker_id);
 void  log_msg(const char *level, const char *fmt, ...)
@@ -277,11 +295,20 @@ void  log_msg(const char *level, const char *fmt, ...)
 #define log_info(...)  log_msg("info", __VA_ARGS__)
 #define log_warn(...)  log_msg("warning", __VA_ARGS__)
 #define log_error(...) log_msg("error", __VA_ARGS__)
+/* One access-log line: proto "gemini", "gopher" or "gophers"; sni may be NULL;
+ * req as read (a trailing CRLF is dropped); status as in struct reply. */
+struct sockaddr;
+void  log_access(const char *proto, const struct sockaddr *client, const char *sni,
+	    const unsigned char *req, size_t reqlen, int status, size_t bytes, long ms);
 
 /* ------------------------------------------------------------ tls, server */
 struct tls;
 struct tls *tls_setup(const struct config *, struct diag *d);
 void        tls_free(struct tls *);
+/* A server-side SSL for one connection (SNI picks the host's context during
+ * the handshake); NULL when out of memory. Release with SSL_free. */
+struct ssl_st;
+struct ssl_st *tls_new(struct tls *);
 
 /* Binds the listeners, starts the workers and serves until SIGTERM/SIGINT.
  * Returns the process exit status. */

@@ -1,8 +1,871 @@
-/* site.c: STUB, to be replaced: the immutable path -> response table. */
+/*
+ * site.c: the immutable site. At load, renders every page of the dataset and
+ * reads every file under capsule/ into two sorted tables (Gemini paths, Gopher
+ * selectors) of responses that are complete before any request; a request is
+ * then one bsearch. Also writes the site to a folder (kilnet --render).
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <unistr.h>
+
 #include "kilnet.h"
-struct site *site_build(const struct config *c, struct diag *d) { (void)c; diag_add(d, NULL, 0, NULL, "site not written yet"); return NULL; }
-void site_free(struct site *s) { (void)s; }
-const struct resource *site_gemini(const struct site *s, const char *p) { (void)s; (void)p; return NULL; }
-const struct resource *site_gopher(const struct site *s, const char *p) { (void)s; (void)p; return NULL; }
-int site_export(const struct site *s, const char *dir, struct diag *d) { (void)s; (void)dir; (void)d; return -1; }
-const char *mime_for(const char *name) { (void)name; return "application/octet-stream"; }
+
+#define GEMTEXT_MIME    "text/gemini; charset=utf-8; lang=en"
+#define SEARCH_PROMPT   "Search the network's members"
+/* Capsule files are held in memory; a bigger one is a mistake, not content. */
+#define CAPSULE_MAX_FILE (64L * 1024 * 1024)
+/* Folders deeper than this are not walked (a guard, not a real limit). */
+#define CAPSULE_MAX_DEPTH 32
+/* caps.txt: how long clients may keep it, in seconds. */
+#define CAPS_EXPIRE     3600
+
+/* A resource while the tables are built. */
+struct entry {
+	struct resource  r;
+	char            *file;     /* capsule file, for warnings; NULL: generated */
+	size_t           seq;      /* order added: keeps sorting stable */
+	unsigned char   *gmi;      /* capsule gemtext still to convert (Gopher) */
+	size_t           gmi_len;
+	char            *gmi_path; /* its Gemini path, for relative links */
+};
+
+struct table {
+	struct entry *v;
+	size_t        n, cap;
+};
+
+struct loader {
+	const struct config *cfg;
+	struct diag         *d;
+	struct table         gem, goph;
+	char                *root;      /* the capsule's real path */
+	size_t               seq;
+	const struct render_opts *ro;
+};
+
+static struct entry *
+table_add(struct loader *L, struct table *t, const char *key)
+{
+	struct entry *e;
+
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
+	}
+	e = &t->v[t->n++];
+	memset(e, 0, sizeof(*e));
+	e->r.key = xstrdup(key);
+	e->seq = L->seq++;
+	return e;
+}
+
+static void
+entry_free(struct entry *e)
+{
+	free(e->r.key);
+	free(e->r.data);
+	free(e->file);
+	free(e->gmi);
+	free(e->gmi_path);
+}
+
+/* A Gemini page: "20 MIME\r\n" then the body, ready to write. */
+static void
+gem_page(struct loader *L, const char *key, const char *mime,
+    const void *body, size_t len, const char *file)
+{
+	struct entry *e = table_add(L, &L->gem, key);
+	struct buf b = { 0 };
+
+	buf_printf(&b, "20 %s\r\n", mime);
+	e->r.body_off = b.len;
+	buf_add(&b, body, len);
+	e->r.data = b.data;
+	e->r.len = b.len;
+	e->r.mime = mime;
+	e->r.generated = file == NULL;
+	e->file = file != NULL ? xstrdup(file) : NULL;
+}
+
+static void
+goph_page(struct loader *L, const char *key, char type, const char *mime,
+    struct buf *body, const char *file)
+{
+	struct entry *e = table_add(L, &L->goph, key);
+
+	e->r.gtype = type;
+	e->r.mime = mime;
+	e->r.data = body->data;
+	e->r.len = body->len;
+	body->data = NULL;
+	body->len = body->cap = 0;
+	e->r.generated = file == NULL;
+	e->file = file != NULL ? xstrdup(file) : NULL;
+}
+
+/* ------------------------------------------------------------ generated */
+
+static char *
+caps_txt(const struct config *cfg)
+{
+	struct buf c = { 0 };
+	const char *desc = cfg->gopher_description != NULL &&
+	    *cfg->gopher_description != '\0' ? cfg->gopher_description :
+	    cfg->net.name != NULL ? cfg->net.name : KILNET_NAME;
+
+	/* The caps.txt format: a "CAPS" line, then KEY=VALUE lines. */
+	buf_adds(&c, "CAPS\r\n\r\n");
+	buf_adds(&c, "# Server capabilities, for Gopher clients.\r\n");
+	buf_adds(&c, "CapsVersion=1\r\n");
+	buf_printf(&c, "ExpireCapsAfter=%d\r\n\r\n", CAPS_EXPIRE);
+	buf_adds(&c, "PathDelimeter=/\r\n");  /* sic: the format's spelling */
+	buf_adds(&c, "PathIdentity=.\r\n");
+	buf_adds(&c, "PathParent=..\r\n");
+	buf_adds(&c, "PathParentDouble=FALSE\r\n");
+	buf_adds(&c, "PathKeepPreDelimeter=FALSE\r\n\r\n");
+	buf_adds(&c, "ServerSoftware=" KILNET_NAME "\r\n");
+	buf_adds(&c, "ServerSoftwareVersion=" KILNET_VERSION "\r\n");
+	buf_adds(&c, "ServerDescription=");
+	for (const char *p = desc; *p != '\0'; p++)
+		buf_add(&c, *p == '\r' || *p == '\n' ? " " : p, 1);
+	buf_adds(&c, "\r\n");
+	if (cfg->gopher_geolocation != NULL && *cfg->gopher_geolocation != '\0') {
+		buf_adds(&c, "ServerGeolocationString=");
+		for (const char *p = cfg->gopher_geolocation; *p != '\0'; p++)
+			buf_add(&c, *p == '\r' || *p == '\n' ? " " : p, 1);
+		buf_adds(&c, "\r\n");
+	}
+	buf_adds(&c, "ServerDefaultEncoding=utf-8\r\n");
+	buf_adds(&c, ".\r\n");
+	return (char *)c.data;
+}
+
+static void
+render_generated(struct loader *L, const struct network *n, const char *caps)
+{
+	const struct render_opts *ro = L->ro;
+	struct buf b = { 0 };
+	struct entry *e;
+	char *key;
+
+	render_gemtext_home(n, ro, &b);
+	gem_page(L, "/", GEMTEXT_MIME, b.data, b.len, NULL);
+	b.len = 0;
+	render_gemtext_members(n, ro, &b);
+	gem_page(L, "/members/", GEMTEXT_MIME, b.data, b.len, NULL);
+	b.len = 0;
+	render_gemtext_join(n, ro, &b);
+	gem_page(L, "/join.gmi", GEMTEXT_MIME, b.data, b.len, NULL);
+	for (size_t i = 0; i < n->n_members; i++) {
+		b.len = 0;
+		render_gemtext_member(n, &n->members[i], ro, &b);
+		key = xasprintf("/members/%s.gmi", n->members[i].id);
+		gem_page(L, key, GEMTEXT_MIME, b.data, b.len, NULL);
+		free(key);
+	}
+	buf_free(&b);
+
+	/* /search with no query: the prompt; the front end renders results. */
+	e = table_add(L, &L->gem, "/search");
+	e->r.data = (unsigned char *)xstrdup("10 " SEARCH_PROMPT "\r\n");
+	e->r.len = e->r.body_off = strlen((char *)e->r.data);
+	e->r.mime = GEMTEXT_MIME;
+	e->r.generated = e->r.search = 1;
+
+	render_gopher_root(n, ro, &b);
+	goph_page(L, "", '1', NULL, &b, NULL);
+	render_gopher_members(n, ro, &b);
+	goph_page(L, "/members", '1', NULL, &b, NULL);
+	render_gopher_join(n, ro, &b);
+	goph_page(L, "/join.txt", '0', "text/plain; charset=utf-8", &b, NULL);
+	for (size_t i = 0; i < n->n_members; i++) {
+		render_gopher_member(n, &n->members[i], ro, &b);
+		key = xasprintf("/members/%s.txt", n->members[i].id);
+		goph_page(L, key, '0', "text/plain; charset=utf-8", &b, NULL);
+		free(key);
+	}
+	/* /search with no query: a hint and the search item. */
+	render_gopher_search(ro, "", NULL, 0, &b);
+	goph_page(L, "/search", '7', NULL, &b, NULL);
+	L->goph.v[L->goph.n - 1].r.search = 1;
+	buf_adds(&b, caps);
+	goph_page(L, "caps.txt", '0', "text/plain; charset=utf-8", &b, NULL);
+	buf_adds(&b, caps);
+	goph_page(L, "/caps.txt", '0', "text/plain; charset=utf-8", &b, NULL);
+}
+
+/* -------------------------------------------------------------- capsule */
+
+/* A plain text file as a Gopher document: CRLF, dot-stuffed, terminated. */
+static void
+gopher_text(const unsigned char *p, size_t len, struct buf *out)
+{
+	const unsigned char *end = p + len, *nl;
+
+	while (p < end) {
+		size_t n;
+
+		nl = memchr(p, '\n', (size_t)(end - p));
+		n = (size_t)((nl != NULL ? nl : end) - p);
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n > 0 && p[0] == '.')
+			buf_adds(out, ".");
+		buf_add(out, p, n);
+		buf_adds(out, "\r\n");
+		p = nl != NULL ? nl + 1 : end;
+	}
+	buf_adds(out, ".\r\n");
+}
+
+static char
+gopher_type(const char *mime)
+{
+	if (strncmp(mime, "text/gemini", 11) == 0)
+		return '1';
+	if (strncmp(mime, "text/html", 9) == 0)
+		return 'h';
+	if (strncmp(mime, "text/", 5) == 0)
+		return '0';
+	if (strcmp(mime, "image/gif") == 0)
+		return 'g';
+	if (strncmp(mime, "image/", 6) == 0)
+		return 'I';
+	return '9';
+}
+
+/* Gopher keys of a capsule .gmi wait for the whole table, then convert. */
+static void
+goph_gmi(struct loader *L, const char *key, const unsigned char *data,
+    size_t len, const char *gem_path, const char *file)
+{
+	struct entry *e = table_add(L, &L->goph, key);
+
+	e->r.gtype = '1';
+	e->r.mime = NULL;
+	e->gmi = xmalloc(len + 1);
+	memcpy(e->gmi, data, len);
+	e->gmi_len = len;
+	e->gmi_path = xstrdup(gem_path);
+	e->file = xstrdup(file);
+}
+
+static void
+add_capsule_file(struct loader *L, const char *rel, const char *file,
+    const unsigned char *data, size_t len)
+{
+	const char *mime = mime_for(rel);
+	const char *base = strrchr(rel, '/');
+	char *key = xasprintf("/%s", rel);
+	char type = gopher_type(mime);
+	struct buf b = { 0 };
+	int index;
+
+	base = base != NULL ? base + 1 : rel;
+	index = strcmp(base, "index.gmi") == 0;
+
+	gem_page(L, key, mime, data, len, file);
+	if (index) {
+		/* "/dir/index.gmi" answers for "/dir/" too. */
+		char *folder = xstrdup(key);
+
+		folder[strlen(key) - strlen("index.gmi")] = '\0';
+
+		gem_page(L, folder, mime, data, len, file);
+		folder[strlen(folder) - 1] = '\0';  /* Gopher: "/dir", root "" */
+		goph_gmi(L, folder, data, len, key, file);
+		free(folder);
+	}
+	if (type == '1')
+		goph_gmi(L, key, data, len, key, file);
+	else {
+		if (type == '0')
+			gopher_text(data, len, &b);
+		else
+			buf_add(&b, data, len);
+		goph_page(L, key, type, mime, &b, file);
+	}
+	free(key);
+}
+
+static int
+read_file(const char *path, unsigned char **data, size_t *len)
+{
+	struct buf b = { 0 };
+	unsigned char chunk[65536];
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			buf_free(&b);
+			return -1;
+		}
+		buf_add(&b, chunk, (size_t)r);
+		if (b.len > (size_t)CAPSULE_MAX_FILE) {
+			close(fd);
+			buf_free(&b);
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	close(fd);
+	buf_add(&b, NULL, 0);
+	*data = b.data;
+	*len = b.len;
+	return 0;
+}
+
+/* A name a URL and a selector can carry: UTF-8, no control bytes or "\". */
+static int
+name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (u8_check((const uint8_t *)name, n) != NULL)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			return 0;
+	return 1;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+inside_root(const struct loader *L, const char *real)
+{
+	size_t n = strlen(L->root);
+
+	return strncmp(real, L->root, n) == 0 &&
+	    (real[n] == '/' || (n == 1 && L->root[0] == '/'));
+}
+
+static void
+walk(struct loader *L, const char *rel, int depth)
+{
+	char *dir = *rel ? xasprintf("%s/%s", L->root, rel) : xstrdup(L->root);
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	DIR *dp;
+
+	if ((dp = opendir(dir)) == NULL) {
+		diag_add(L->d, NULL, 0, NULL, "warning: %s: %s; not served", dir,
+		    strerror(errno));
+		free(dir);
+		return;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;  /* dotfiles, dot-folders, "." and ".." */
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(dp);
+	/* Sorted: the same capsule gives the same tables and warnings. */
+	qsort(names, n, sizeof(*names), cmp_str);
+
+	for (size_t i = 0; i < n; i++) {
+		char *full = xasprintf("%s/%s", dir, names[i]);
+		char *r = *rel ? xasprintf("%s/%s", rel, names[i]) :
+		    xstrdup(names[i]);
+		char real[PATH_MAX];
+		unsigned char *data;
+		size_t len;
+		struct stat st, lst;
+
+		if (!name_ok(names[i])) {
+			diag_add(L->d, NULL, 0, NULL, "warning: %s: a name with "
+			    "control characters, a backslash or invalid UTF-8; "
+			    "not served", full);
+		} else if (lstat(full, &lst) == -1 || stat(full, &st) == -1) {
+			diag_add(L->d, NULL, 0, NULL, "warning: %s: %s; not served",
+			    full, strerror(errno));
+		} else if (realpath(full, real) == NULL || !inside_root(L, real)) {
+			diag_add(L->d, NULL, 0, NULL, "warning: %s: leads outside "
+			    "the capsule folder %s; not served", full, L->root);
+		} else if (S_ISDIR(st.st_mode)) {
+			/* A folder reached through a symlink could loop. */
+			if (S_ISLNK(lst.st_mode))
+				diag_add(L->d, NULL, 0, NULL, "warning: %s: a "
+				    "symlink to a folder; not followed", full);
+			else if (depth >= CAPSULE_MAX_DEPTH)
+				diag_add(L->d, NULL, 0, NULL, "warning: %s: "
+				    "folders nested too deep; not served", full);
+			else
+				walk(L, r, depth + 1);
+		} else if (!S_ISREG(st.st_mode)) {
+			/* Sockets, FIFOs, devices: nothing to serve. */
+		} else if (read_file(real, &data, &len) == -1) {
+			diag_add(L->d, NULL, 0, NULL, "warning: %s: %s; not served",
+			    full, strerror(errno));
+		} else {
+			add_capsule_file(L, r, full, data, len);
+			free(data);
+		}
+		free(full);
+		free(r);
+		free(names[i]);
+	}
+	free(names);
+	free(dir);
+}
+
+static void
+load_capsule(struct loader *L)
+{
+	const char *dir = L->cfg->capsule_dir;
+	char real[PATH_MAX];
+	struct stat st;
+
+	if (dir == NULL)
+		return;
+	errno = 0;
+	if (realpath(dir, real) == NULL || stat(real, &st) == -1 ||
+	    !S_ISDIR(st.st_mode)) {
+		diag_add(L->d, NULL, 0, NULL, "warning: capsule folder %s: %s; "
+		    "serving the generated pages only", dir,
+		    errno ? strerror(errno) : "not a folder");
+		return;
+	}
+	L->root = xstrdup(real);
+	walk(L, "", 0);
+}
+
+/* ---------------------------------------------------------------- tables */
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int c = strcmp(x->r.key, y->r.key);
+
+	if (c != 0)
+		return c;
+	if (x->r.generated != y->r.generated)
+		return y->r.generated - x->r.generated;  /* generated first */
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int
+has_msg(const struct diag *d, const char *msg)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->msgs[i], msg) == 0)
+			return 1;
+	return 0;
+}
+
+/* Sorts by key; of equal keys the first (a generated page) wins. */
+static void
+table_finish(struct loader *L, struct table *t)
+{
+	size_t w = 0;
+
+	qsort(t->v, t->n, sizeof(*t->v), cmp_entry);
+	for (size_t i = 0; i < t->n; i++) {
+		if (w > 0 && strcmp(t->v[w - 1].r.key, t->v[i].r.key) == 0) {
+			char *msg = xasprintf("warning: %s: shadowed by %s",
+			    t->v[i].file != NULL ? t->v[i].file : t->v[i].r.key,
+			    t->v[w - 1].r.generated ? "a generated page" :
+			    t->v[w - 1].file);
+
+			/* One file has a key in each table: warn once. */
+			if (!has_msg(L->d, msg))
+				diag_add(L->d, NULL, 0, NULL, "%s", msg);
+			free(msg);
+			entry_free(&t->v[i]);
+			continue;
+		}
+		t->v[w++] = t->v[i];
+	}
+	t->n = w;
+}
+
+static int
+cmp_key(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct entry *)elem)->r.key);
+}
+
+/*
+ * A capsule "dir/index.gmi" whose folder is a generated page goes too: it would
+ * answer beside the page that shadows it, and an export would write both to
+ * the same file.
+ */
+static void
+drop_shadowed_index(struct table *t, int gopher)
+{
+	static const char idx[] = "/index.gmi";
+	size_t w = 0, n, ni = strlen(idx);
+	char *drop = xcalloc(t->n, 1);
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct entry *e = &t->v[i], *f;
+		char *folder;
+
+		n = strlen(e->r.key);
+		if (e->file == NULL || n < ni || strcmp(e->r.key + n - ni, idx) != 0)
+			continue;
+		/* Gemini "/dir/", Gopher "/dir" (and "" for the root). */
+		folder = xstrdup(e->r.key);
+		folder[n - ni + (gopher ? 0 : 1)] = '\0';
+		f = bsearch(folder, t->v, t->n, sizeof(*t->v), cmp_key);
+		free(folder);
+		drop[i] = f != NULL && f->r.generated;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		if (drop[i])
+			entry_free(&t->v[i]);
+		else
+			t->v[w++] = t->v[i];
+	}
+	t->n = w;
+	free(drop);
+}
+
+/* For the gemtext converter: what a selector is, or 0 when not served. */
+static char
+goph_lookup(void *arg, const char *selector)
+{
+	const struct table *t = arg;
+	const struct entry *e = bsearch(selector, t->v, t->n, sizeof(*t->v),
+	    cmp_key);
+
+	return e != NULL ? e->r.gtype : 0;
+}
+
+static void
+convert_gemtext(struct loader *L)
+{
+	for (size_t i = 0; i < L->goph.n; i++) {
+		struct entry *e = &L->goph.v[i];
+		struct buf b = { 0 };
+
+		if (e->gmi == NULL)
+			continue;
+		render_gopher_from_gemtext_at(e->gmi, e->gmi_len, e->gmi_path,
+		    goph_lookup, &L->goph, L->ro, &b);
+		e->r.data = b.data;
+		e->r.len = b.len;
+		free(e->gmi);
+		e->gmi = NULL;
+	}
+}
+
+static struct resource *
+table_export(struct table *t, size_t *n)
+{
+	struct resource *v = xcalloc(t->n, sizeof(*v));
+
+	for (size_t i = 0; i < t->n; i++) {
+		v[i] = t->v[i].r;
+		free(t->v[i].file);
+		free(t->v[i].gmi);
+		free(t->v[i].gmi_path);
+	}
+	*n = t->n;
+	free(t->v);
+	t->v = NULL;
+	return v;
+}
+
+static int
+add_port(struct site *s, int port)
+{
+	for (size_t i = 0; i < s->n_ports; i++)
+		if (s->ports[i] == port)
+			return 0;
+	s->ports = xrealloc(s->ports, (s->n_ports + 1) * sizeof(*s->ports));
+	s->ports[s->n_ports++] = port;
+	return 1;
+}
+
+struct site *
+site_build(const struct config *cfg, struct diag *d)
+{
+	struct site *s;
+	struct loader L;
+
+	if (cfg->n_hosts == 0 || cfg->hosts[0].name == NULL) {
+		diag_add(d, NULL, 0, NULL, "no hostname to serve");
+		return NULL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->hostname = xstrdup(cfg->hosts[0].name);
+	s->network_name = xstrdup(cfg->net.name != NULL ? cfg->net.name : "");
+	s->hosts = xcalloc(cfg->n_hosts, sizeof(*s->hosts));
+	for (size_t i = 0; i < cfg->n_hosts; i++)
+		s->hosts[s->n_hosts++] = xstrdup(cfg->hosts[i].name);
+	s->ro.hostname = s->hostname;
+	s->ro.gemini_port = cfg->gemini_port > 0 ? cfg->gemini_port :
+	    cfg->n_gemini_listen > 0 ? cfg->gemini_listen[0].port : 1965;
+	s->ro.gopher_port = cfg->gopher_port > 0 ? cfg->gopher_port :
+	    cfg->n_gopher_listen > 0 ? cfg->gopher_listen[0].port : 70;
+	add_port(s, s->ro.gemini_port);
+	for (size_t i = 0; i < cfg->n_gemini_listen; i++)
+		add_port(s, cfg->gemini_listen[i].port);
+	s->caps = caps_txt(cfg);
+
+	memset(&L, 0, sizeof(L));
+	L.cfg = cfg;
+	L.d = d;
+	L.ro = &s->ro;
+	render_generated(&L, &cfg->net, s->caps);
+	load_capsule(&L);
+	table_finish(&L, &L.goph);
+	drop_shadowed_index(&L.goph, 1);
+	convert_gemtext(&L);
+	table_finish(&L, &L.gem);
+	drop_shadowed_index(&L.gem, 0);
+	s->gemini = table_export(&L.gem, &s->n_gemini);
+	s->gopher = table_export(&L.goph, &s->n_gopher);
+	free(L.root);
+	s->search = search_build(&cfg->net);
+	return s;
+}
+
+void
+site_free(struct site *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n_gemini; i++) {
+		free(s->gemini[i].key);
+		free(s->gemini[i].data);
+	}
+	for (size_t i = 0; i < s->n_gopher; i++) {
+		free(s->gopher[i].key);
+		free(s->gopher[i].data);
+	}
+	free(s->gemini);
+	free(s->gopher);
+	search_free(s->search);
+	for (size_t i = 0; i < s->n_hosts; i++)
+		free(s->hosts[i]);
+	free(s->hosts);
+	free(s->ports);
+	free(s->hostname);
+	free(s->network_name);
+	free(s->caps);
+	free(s);
+}
+
+static int
+cmp_res(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct resource *)elem)->key);
+}
+
+const struct resource *
+site_gemini(const struct site *s, const char *path)
+{
+	if (s == NULL || path == NULL)
+		return NULL;
+	return bsearch(path, s->gemini, s->n_gemini, sizeof(*s->gemini), cmp_res);
+}
+
+const struct resource *
+site_gopher(const struct site *s, const char *selector)
+{
+	if (s == NULL || selector == NULL)
+		return NULL;
+	return bsearch(selector, s->gopher, s->n_gopher, sizeof(*s->gopher),
+	    cmp_res);
+}
+
+/* --------------------------------------------------------------- export */
+
+/*
+ * A key becomes a relative file path only when every segment is a plain name:
+ * keys come from the dataset and the capsule, and nothing may land outside DIR.
+ */
+static int
+safe_relpath(const char *p)
+{
+	const char *seg = p;
+
+	if (*p == '\0' || *p == '/')
+		return 0;
+	for (;;) {
+		size_t n = strcspn(seg, "/");
+
+		if (n == 0 || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)seg[i] < 0x20 || seg[i] == '\\')
+				return 0;
+		if (seg[n] == '\0')
+			return 1;
+		seg += n + 1;
+	}
+}
+
+/* mkdir -p of the folders above the file rel, under base (which exists). */
+static int
+make_parents(const char *base, const char *rel, struct diag *d)
+{
+	char *path = xasprintf("%s/%s", base, rel);
+	char *p = path + strlen(base) + 1;
+	struct stat st;
+
+	while ((p = strchr(p, '/')) != NULL) {
+		*p = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+			diag_add(d, NULL, 0, NULL, "%s: %s", path, strerror(errno));
+			free(path);
+			return -1;
+		}
+		if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+			diag_add(d, NULL, 0, NULL, "%s: not a folder", path);
+			free(path);
+			return -1;
+		}
+		chmod(path, 0755);
+		*p++ = '/';
+	}
+	free(path);
+	return 0;
+}
+
+static int
+write_out(const char *base, const char *rel, const unsigned char *data,
+    size_t len, struct diag *d)
+{
+	char *path;
+	size_t off = 0;
+	int fd;
+
+	if (!safe_relpath(rel)) {
+		diag_add(d, NULL, 0, NULL, "%s/%s: not a safe file name; not "
+		    "written", base, rel);
+		return -1;
+	}
+	if (make_parents(base, rel, d) == -1)
+		return -1;
+	path = xasprintf("%s/%s", base, rel);
+	/* O_NOFOLLOW: a symlink planted in DIR cannot redirect the write. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd == -1) {
+		diag_add(d, NULL, 0, NULL, "%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	fchmod(fd, 0644);
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			diag_add(d, NULL, 0, NULL, "%s: %s", path, strerror(errno));
+			close(fd);
+			free(path);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (close(fd) == -1) {
+		diag_add(d, NULL, 0, NULL, "%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+static int
+make_dir(const char *path, struct diag *d)
+{
+	struct stat st;
+
+	if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+		diag_add(d, NULL, 0, NULL, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		diag_add(d, NULL, 0, NULL, "%s: not a folder", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A Gopher menu for a folder ("", "/members", a capsule index) -> gophermap. */
+static int
+is_folder_menu(const struct resource *r)
+{
+	const char *last = strrchr(r->key, '/');
+
+	if (r->gtype != '1')
+		return 0;
+	last = last != NULL ? last + 1 : r->key;
+	return strchr(last, '.') == NULL;
+}
+
+int
+site_export(const struct site *s, const char *dir, struct diag *d)
+{
+	char *gem = xasprintf("%s/gemini", dir), *goph = xasprintf("%s/gopher", dir);
+	int rc = 0;
+
+	if (make_dir(dir, d) == -1 || make_dir(gem, d) == -1 ||
+	    make_dir(goph, d) == -1) {
+		free(gem);
+		free(goph);
+		return -1;
+	}
+	for (size_t i = 0; i < s->n_gemini; i++) {
+		const struct resource *r = &s->gemini[i];
+		size_t n = strlen(r->key);
+		char *rel;
+
+		if (r->search)
+			continue;
+		rel = n > 0 && r->key[n - 1] == '/' ?
+		    xasprintf("%sindex.gmi", r->key + 1) : xstrdup(r->key + 1);
+		if (write_out(gem, rel, r->data + r->body_off,
+		    r->len - r->body_off, d) == -1)
+			rc = -1;
+		free(rel);
+	}
+	for (size_t i = 0; i < s->n_gopher; i++) {
+		const struct resource *r = &s->gopher[i];
+		const char *k = r->key[0] == '/' ? r->key + 1 : r->key;
+		char *rel;
+
+		if (r->search)
+			continue;
+		if (is_folder_menu(r))
+			rel = *k ? xasprintf("%s/gophermap", k) : xstrdup("gophermap");
+		else
+			rel = xstrdup(k);
+		if (write_out(goph, rel, r->data, r->len, d) == -1)
+			rc = -1;
+		free(rel);
+	}
+	free(gem);
+	free(goph);
+	return rc;
+}
