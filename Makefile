@@ -8,7 +8,7 @@ CC       ?= cc
 PKGS      = libevent libevent_openssl openssl libconfig
 # Debian packages the build, the tests and make run need.
 DEB_PKGS  = gcc make pkg-config libevent-dev libssl-dev libconfig-dev \
-            libunistring-dev openssl curl lynx procps
+            libunistring-dev openssl curl lynx procps iproute2
 PREFIX   ?= /usr/local
 DEFAULT_CONF ?= conf/kilnet.conf
 
@@ -81,8 +81,15 @@ run: deps
 	  --gemini 127.0.0.1:1965 --gopher 127.0.0.1:7070
 
 bench: deps
-	$(MAKE) kilnet
+	-$(MAKE) kilnet
+	$(MAKE) bench/bin/loadgen bench/bin/floor
 	bash bench/run.sh
+
+# The bench's load generator and floor server (bench/): OpenSSL only.
+bench/bin/%: bench/%.c
+	@mkdir -p bench/bin
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -D_GNU_SOURCE $(shell pkg-config --cflags openssl) \
+	  -o $@ $< $(shell pkg-config --libs openssl)
 
 clean:
 	rm -rf build kilnet kilnet-asan tests/bin bench/bin

@@ -22,14 +22,17 @@ expect_not_contains() {
 	echo "FAIL: $1: $(printf '%q' "$3") found"; return 1
 }
 
-# A TCP port nobody listens on now (on both 127.0.0.1 and ::1).
+# A TCP port nobody uses now (on both 127.0.0.1 and ::1), taken below the kernel's
+# range for outgoing connections: a port in that range can be held by a client
+# socket in TIME_WAIT, and bind fails even with SO_REUSEADDR.
 free_port() {
-	local p
+	local p low
+	low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ -n "$low" ] && [ "$low" -gt 12000 ] || low=32768
 	while :; do
-		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+		p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (low - 10000) ))
+		[ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
 		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
-		(exec 3<>/dev/tcp/::1/$p) 2>/dev/null && continue
-		grep -q "$p" "$ROOT/tests/.ports-used-$$" 2>/dev/null && continue
 		echo "$p"; return
 	done
 }
