@@ -1,4 +1,485 @@
-/* tls.c: STUB, to be replaced: OpenSSL contexts, certificates, SNI. */
+/*
+ * tls.c: the OpenSSL side of the server. One SSL_CTX per configured host, each
+ * with its certificate (generated self-signed on first start when missing:
+ * Gemini clients pin it, TOFU), picked by SNI during the handshake. Session
+ * tickets use keys derived from one secret made here, before the workers fork,
+ * so every worker and every host context can resume any ticket; the keys
+ * rotate with the clock, so workers agree on them without talking.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "kilnet.h"
-struct tls *tls_setup(const struct config *c, struct diag *d) { (void)c; diag_add(d, NULL, 0, NULL, "tls not written yet"); return NULL; }
-void tls_free(struct tls *t) { (void)t; }
+
+/* Clients pin the certificate (TOFU), so it must outlive the capsule. */
+#define CERT_DAYS        (20 * 365 + 5)
+/* A ticket key serves for one period and is accepted for one more (renewed
+ * then), so a ticket stays good for one to two periods. */
+#define TICKET_PERIOD    (12 * 60 * 60)
+/* Resumption must work whichever host context a connection ends up in. */
+#define SESSION_ID_CTX   "kilnet"
+
+struct ticket_keys {
+	uint64_t       epoch;           /* time / TICKET_PERIOD; 0: not derived */
+	unsigned char  name[16];        /* prefix (8 bytes) + epoch, big endian */
+	unsigned char  aes[32];
+	unsigned char  hmac[32];
+};
+
+struct tls {
+	SSL_CTX           **ctx;        /* one per host, same order as cfg->hosts */
+	char              **names;
+	size_t              n;
+	unsigned char       secret[32]; /* shared by all workers: made before fork */
+	unsigned char       prefix[8];  /* tells our ticket key names from others' */
+	EVP_CIPHER         *cipher;     /* fetched once, not per handshake */
+	struct ticket_keys  keys[2];    /* cache: the current and previous epoch */
+};
+
+static void
+add_ssl_error(struct diag *d, const char *file, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		diag_add(d, file, 0, NULL, "%s (%s)", what, buf);
+	} else {
+		diag_add(d, file, 0, NULL, "%s", what);
+	}
+	ERR_clear_error();
+}
+
+/* ------------------------------------------------------ certificate creation */
+
+static int
+write_pem_file(const char *path, int mode, int is_key, EVP_PKEY *pkey, X509 *x,
+    struct diag *d)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f;
+	int fd, ok;
+
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) == -1) {
+		diag_add(d, tmp, 0, NULL, "cannot create: %s", strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	if ((f = fdopen(fd, "w")) == NULL) {
+		diag_add(d, tmp, 0, NULL, "%s", strerror(errno));
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	ok = is_key ? PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL)
+	    : PEM_write_X509(f, x);
+	if (fclose(f) != 0)
+		ok = 0;
+	/* Renamed into place only when complete: a crash leaves no half file. */
+	if (!ok || rename(tmp, path) == -1) {
+		diag_add(d, path, 0, NULL, "cannot write: %s", strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	return 0;
+}
+
+static int
+add_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value)) == NULL)
+		return 0;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+static X509 *
+make_cert(const char *host, EVP_PKEY *pkey)
+{
+	unsigned char buf[16];
+	struct in6_addr a6;
+	struct in_addr a4;
+	X509_NAME *name;
+	BIGNUM *serial;
+	X509 *x;
+	char *san;
+	int ok;
+
+	if ((x = X509_new()) == NULL)
+		return NULL;
+	/* A random positive serial: clients that cache certificates by issuer and
+	 * serial must not confuse two generated ones. */
+	if (RAND_bytes(buf, sizeof(buf)) != 1)
+		goto fail;
+	buf[0] &= 0x7f;
+	buf[0] |= 0x40;
+	serial = BN_bin2bn(buf, sizeof(buf), NULL);
+	ok = serial != NULL && BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) != NULL;
+	BN_free(serial);
+	if (!ok)
+		goto fail;
+	if (!X509_set_version(x, X509_VERSION_3) ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -60 * 60) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), CERT_DAYS, 0, NULL) == NULL ||
+	    !X509_set_pubkey(x, pkey))
+		goto fail;
+	name = X509_get_subject_name(x);
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)host, -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name))
+		goto fail;
+	if (inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1)
+		san = xasprintf("IP:%s", host);
+	else
+		san = xasprintf("DNS:%s", host);
+	ok = add_ext(x, NID_subject_alt_name, san) &&
+	    add_ext(x, NID_basic_constraints, "critical,CA:FALSE") &&
+	    add_ext(x, NID_key_usage, "critical,digitalSignature") &&
+	    add_ext(x, NID_ext_key_usage, "serverAuth") &&
+	    add_ext(x, NID_subject_key_identifier, "hash");
+	free(san);
+	if (!ok || !X509_sign(x, pkey, EVP_sha256()))
+		goto fail;
+	return x;
+fail:
+	X509_free(x);
+	return NULL;
+}
+
+static void
+make_parent_dir(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == 0)
+			log_info("created %s", dir);
+	}
+	free(dir);
+}
+
+static int
+generate_cert(const struct host_conf *h, struct diag *d)
+{
+	EVP_PKEY *pkey;
+	X509 *x;
+	int rc = -1;
+
+	make_parent_dir(h->key);
+	if ((pkey = EVP_EC_gen("P-256")) == NULL) {
+		add_ssl_error(d, h->key, "cannot generate a P-256 key");
+		return -1;
+	}
+	if ((x = make_cert(h->name, pkey)) == NULL) {
+		add_ssl_error(d, h->cert, "cannot make a certificate");
+		EVP_PKEY_free(pkey);
+		return -1;
+	}
+	if (write_pem_file(h->key, 0600, 1, pkey, NULL, d) == 0 &&
+	    write_pem_file(h->cert, 0644, 0, NULL, x, d) == 0) {
+		log_info("%s: generated a self-signed certificate for %s "
+		    "(ECDSA P-256, key in %s)", h->cert, h->name, h->key);
+		rc = 0;
+	}
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	return rc;
+}
+
+/* ------------------------------------------------------------ ticket keys */
+
+static void
+put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t
+get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int
+derive(const struct tls *t, const char *label, uint64_t epoch, unsigned char out[32])
+{
+	unsigned char in[16 + 8];
+	size_t len = strlen(label), outlen;
+
+	memset(in, 0, sizeof(in));
+	memcpy(in, label, len < 16 ? len : 16);
+	put_be64(in + 16, epoch);
+	return EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, t->secret,
+	    sizeof(t->secret), in, sizeof(in), out, 32, &outlen) != NULL;
+}
+
+/* Keys for one epoch, derived on first use and cached (per worker: the cache
+ * is the process's own after the fork). */
+static const struct ticket_keys *
+keys_for(struct tls *t, uint64_t epoch)
+{
+	struct ticket_keys *k = &t->keys[epoch & 1];
+
+	if (k->epoch != epoch) {
+		if (!derive(t, "kilnet aes", epoch, k->aes) ||
+		    !derive(t, "kilnet hmac", epoch, k->hmac)) {
+			k->epoch = 0;
+			return NULL;
+		}
+		memcpy(k->name, t->prefix, 8);
+		put_be64(k->name + 8, epoch);
+		k->epoch = epoch;
+	}
+	return k;
+}
+
+/* OpenSSL's ticket callback: 1 ok, 2 ok but issue a fresh ticket, 0 unknown
+ * key (full handshake), -1 error. */
+static int
+ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	uint64_t now = (uint64_t)time(NULL) / TICKET_PERIOD, epoch;
+	const struct ticket_keys *k;
+	OSSL_PARAM params[3];
+	int rc = 1;
+
+	if (enc) {
+		epoch = now;
+	} else {
+		if (memcmp(key_name, t->prefix, 8) != 0)
+			return 0;
+		epoch = get_be64(key_name + 8);
+		if (epoch == now - 1)
+			rc = 2;
+		else if (epoch != now)
+			return 0;
+	}
+	if ((k = keys_for(t, epoch)) == NULL)
+		return -1;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    (void *)k->hmac, sizeof(k->hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (enc) {
+		memcpy(key_name, k->name, 16);
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(t->cipher)) != 1 ||
+		    !EVP_EncryptInit_ex(cctx, t->cipher, NULL, k->aes, iv))
+			return -1;
+	} else if (!EVP_DecryptInit_ex(cctx, t->cipher, NULL, k->aes, iv)) {
+		return -1;
+	}
+	if (!EVP_MAC_CTX_set_params(hctx, params))
+		return -1;
+	return rc;
+}
+
+/* ------------------------------------------------------------ contexts */
+
+/* Gemini clients may present a certificate to identify themselves; any is
+ * accepted (checking it is the application's business, not the handshake's). */
+static int
+verify_any(int ok, X509_STORE_CTX *store)
+{
+	(void)ok;
+	(void)store;
+	return 1;
+}
+
+static int
+host_matches(const char *want, size_t len, const char *name)
+{
+	return strlen(name) == len && strncasecmp(want, name, len) == 0;
+}
+
+/* SNI: switch to the named host's context; an unknown or missing name keeps
+ * the first host's certificate (the Gemini front end answers 53 for it). */
+static int
+servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct tls *t = arg;
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	size_t len;
+
+	(void)alert;
+	if (sni == NULL)
+		return SSL_TLSEXT_ERR_OK;
+	len = strlen(sni);
+	if (len > 0 && sni[len - 1] == '.')
+		len--;
+	for (size_t i = 1; i < t->n; i++) {
+		if (host_matches(sni, len, t->names[i])) {
+			if (SSL_set_SSL_CTX(ssl, t->ctx[i]) == NULL)
+				return SSL_TLSEXT_ERR_ALERT_FATAL;
+			break;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *
+make_ctx(struct tls *t, const struct host_conf *h, struct diag *d)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL) {
+		add_ssl_error(d, NULL, "cannot make a TLS context");
+		return NULL;
+	}
+	SSL_CTX_set_app_data(ctx, t);
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Renegotiation only serves attackers here; an EOF without close_notify
+	 * from a client ends its request like a close would. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (!SSL_CTX_set1_groups_list(ctx, "X25519:P-256") ||
+	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL")) {
+		add_ssl_error(d, NULL, "cannot set the TLS groups and ciphers");
+		goto fail;
+	}
+	/* Tickets only: a server-side cache would be per worker anyway. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_timeout(ctx, TICKET_PERIOD);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CTX,
+	    sizeof(SESSION_ID_CTX) - 1);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_any);
+
+	if (access(h->cert, F_OK) == -1 && access(h->key, F_OK) == -1) {
+		if (generate_cert(h, d) == -1)
+			goto fail;
+	} else if (access(h->key, F_OK) == -1) {
+		diag_add(d, h->key, 0, NULL, "missing, but %s exists: restore the key, "
+		    "or remove both to generate a new pair", h->cert);
+		goto fail;
+	} else if (access(h->cert, F_OK) == -1) {
+		diag_add(d, h->cert, 0, NULL, "missing, but %s exists: restore the "
+		    "certificate, or remove both to generate a new pair", h->key);
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, h->cert) != 1) {
+		add_ssl_error(d, h->cert, "cannot load the certificate");
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, h->key, SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+			add_ssl_error(d, h->key, "the key does not match the certificate");
+		else
+			add_ssl_error(d, h->key, "cannot load the private key");
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		add_ssl_error(d, h->key, "the key does not match the certificate");
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+struct tls *
+tls_setup(const struct config *cfg, struct diag *d)
+{
+	struct tls *t = xcalloc(1, sizeof(*t));
+
+	if (RAND_bytes(t->secret, sizeof(t->secret)) != 1 ||
+	    RAND_bytes(t->prefix, sizeof(t->prefix)) != 1 ||
+	    (t->cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
+		add_ssl_error(d, NULL, "cannot set up session tickets");
+		tls_free(t);
+		return NULL;
+	}
+	t->ctx = xcalloc(cfg->n_hosts, sizeof(*t->ctx));
+	t->names = xcalloc(cfg->n_hosts, sizeof(*t->names));
+	for (size_t i = 0; i < cfg->n_hosts; i++) {
+		const struct host_conf *h = &cfg->hosts[i];
+
+		t->names[i] = xstrdup(h->name);
+		t->n = i + 1;
+		if (h->cert == NULL || h->key == NULL) {
+			diag_add(d, NULL, 0, NULL, "%s: no certificate path", h->name);
+			continue;
+		}
+		t->ctx[i] = make_ctx(t, h, d);
+	}
+	if (t->n == 0)
+		diag_add(d, NULL, 0, "server.hostnames", "no host to serve");
+	if (d->n > 0) {
+		tls_free(t);
+		return NULL;
+	}
+	SSL_CTX_set_tlsext_servername_callback(t->ctx[0], servername_cb);
+	SSL_CTX_set_tlsext_servername_arg(t->ctx[0], t);
+	return t;
+}
+
+SSL *
+tls_new(struct tls *t)
+{
+	SSL *ssl = SSL_new(t->ctx[0]);
+
+	if (ssl == NULL)
+		ERR_clear_error();
+	else
+		SSL_set_accept_state(ssl);	/* driven by SSL_do_handshake */
+	return ssl;
+}
+
+void
+tls_free(struct tls *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		SSL_CTX_free(t->ctx[i]);
+		free(t->names[i]);
+	}
+	free(t->ctx);
+	free(t->names);
+	EVP_CIPHER_free(t->cipher);
+	OPENSSL_cleanse(t, sizeof(*t));
+	free(t);
+}

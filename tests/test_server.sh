@@ -1,0 +1,375 @@
+# tests/test_server.sh: the network layer against the real server: certificates
+# (generation, reuse, SNI), TLS versions, close_notify, session resumption,
+# deadlines, the connection cap, IPv6, listen errors, TLS autodetection on the
+# Gopher port, signals, the access log and workers. Checks status codes and
+# connection behaviour, not page content (other files test that).
+
+# srv_start [SETTINGS...]: a server on free ports with the default dataset.
+srv_start() {
+	write_conf "$T/k.conf" "$@"
+	start_kilnet k -c "$T/k.conf"
+}
+
+# srv_status REQUEST [gemget options]: the two-digit status of a Gemini reply;
+# fails when gemget does (no close_notify, connection error).
+srv_status() {
+	local out rc=0
+	out=$(gemini "$@") || rc=$?
+	[ $rc -eq 0 ] || { echo "FAIL: gemget exited $rc for $1"; return 1; }
+	printf '%s' "${out:0:2}"
+}
+
+srv_home() { echo "gemini://localhost:$GEM_PORT/"; }
+
+# srv_fingerprint CERT-FILE
+srv_fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$1"; }
+srv_subject() { openssl x509 -noout -subject -in "$1" | sed 's/ //g'; }
+
+# srv_ms: a monotonic-enough clock in milliseconds.
+srv_ms() { date +%s%3N; }
+
+test_server_cert_generated_and_reused() {
+	srv_start
+	[ -f "$T/certs/localhost.crt" ] || fail "no certificate generated"
+	[ -f "$T/certs/localhost.key" ] || fail "no key generated"
+	expect_eq "key mode" "600" "$(stat -c %a "$T/certs/localhost.key")"
+	local text
+	text=$(openssl x509 -noout -text -in "$T/certs/localhost.crt")
+	expect_contains "SAN" "$text" "DNS:localhost"
+	expect_contains "EC key" "$text" "id-ecPublicKey"
+	expect_contains "P-256" "$text" "prime256v1"
+	expect_contains "CN" "$(srv_subject "$T/certs/localhost.crt")" "CN=localhost"
+	# valid for many years (clients pin it)
+	openssl x509 -noout -checkend $((15 * 365 * 86400)) -in "$T/certs/localhost.crt" >/dev/null \
+		|| fail "certificate expires within 15 years"
+	gemini "$(srv_home)" --cert-out "$T/served.crt" >/dev/null
+	local fp
+	fp=$(srv_fingerprint "$T/certs/localhost.crt")
+	expect_eq "served certificate" "$fp" "$(srv_fingerprint "$T/served.crt")"
+	stop_kilnet "$KPID"
+
+	start_kilnet k2 -c "$T/k.conf"
+	expect_eq "certificate reused" "$fp" "$(srv_fingerprint "$T/certs/localhost.crt")"
+	gemini "$(srv_home)" --cert-out "$T/served2.crt" >/dev/null
+	expect_eq "served certificate after restart" "$fp" "$(srv_fingerprint "$T/served2.crt")"
+	expect_eq "key mode after restart" "600" "$(stat -c %a "$T/certs/localhost.key")"
+}
+
+test_server_bad_key_is_an_error() {
+	write_conf "$T/k.conf"
+	printf 'not a key\n' >"$T/certs/localhost.key"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=x \
+		-keyout "$T/other.key" -out "$T/certs/localhost.crt" -days 1 2>/dev/null
+	local rc=0
+	"$KILNET" -c "$T/k.conf" 2>"$T/err" || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	expect_contains "message names the key" "$(cat "$T/err")" "$T/certs/localhost.key"
+	# a key that does not match the certificate
+	cp "$T/other.key" "$T/certs/localhost.key"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=y \
+		-keyout "$T/third.key" -out "$T/certs/localhost.crt" -days 1 2>/dev/null
+	rc=0
+	"$KILNET" -c "$T/k.conf" 2>"$T/err" || rc=$?
+	expect_eq "exit status (mismatch)" 1 "$rc"
+	expect_contains "mismatch message" "$(cat "$T/err")" "does not match"
+}
+
+test_server_sni_selects_host() {
+	write_conf "$T/k.conf"
+	sed -i 's/hostnames = .*/hostnames = [ "localhost", "other.test" ];/' "$T/k.conf"
+	start_kilnet k -c "$T/k.conf"
+	[ -f "$T/certs/other.test.crt" ] || fail "no certificate for other.test"
+	gemini "gemini://other.test:$GEM_PORT/" --sni other.test --cert-out "$T/o.crt" >/dev/null
+	expect_contains "SNI other.test" "$(srv_subject "$T/o.crt")" "CN=other.test"
+	gemini "gemini://OTHER.test:$GEM_PORT/" --sni OTHER.test --cert-out "$T/o2.crt" >/dev/null
+	expect_contains "SNI is case-insensitive" "$(srv_subject "$T/o2.crt")" "CN=other.test"
+	gemini "$(srv_home)" --sni localhost --cert-out "$T/l.crt" >/dev/null
+	expect_contains "SNI localhost" "$(srv_subject "$T/l.crt")" "CN=localhost"
+	gemini "$(srv_home)" --no-sni --cert-out "$T/n.crt" >/dev/null
+	expect_contains "no SNI" "$(srv_subject "$T/n.crt")" "CN=localhost"
+	gemini "gemini://unknown.test:$GEM_PORT/" --sni unknown.test --cert-out "$T/u.crt" >/dev/null || true
+	expect_contains "unknown SNI" "$(srv_subject "$T/u.crt")" "CN=localhost"
+	expect_eq "other.test is served" 20 "$(srv_status "gemini://other.test:$GEM_PORT/" --sni other.test)"
+}
+
+test_server_tls_versions() {
+	srv_start
+	expect_eq "TLS 1.3" 20 "$(srv_status "$(srv_home)" --tls13)"
+	expect_eq "TLS 1.2" 20 "$(srv_status "$(srv_home)" --tls12)"
+	local out
+	out=$(openssl s_client -connect "127.0.0.1:$GEM_PORT" -servername localhost -tls1_1 \
+		-cipher 'DEFAULT:@SECLEVEL=0' </dev/null 2>&1) && fail "TLS 1.1 accepted: $out"
+	expect_not_contains "TLS 1.1 refused" "$out" "New, TLSv1.1"
+	grep -q "unsupported protocol" "$T/k.log" || fail "refusal not logged"
+	out=$(openssl s_client -connect "127.0.0.1:$GEM_PORT" -servername localhost -tls1_2 \
+		</dev/null 2>&1) || true
+	expect_contains "s_client TLS 1.2" "$out" "TLSv1.2"
+	expect_eq "served after the refusal" 20 "$(srv_status "$(srv_home)")"
+}
+
+test_server_close_notify() {
+	srv_start
+	local rc=0
+	gemini "$(srv_home)" >/dev/null || rc=$?
+	expect_eq "gemget exit (0: close_notify seen)" 0 "$rc"
+	rc=0
+	gemini "gemini://localhost:$GEM_PORT/no-such-page" >/dev/null || rc=$?
+	expect_eq "close_notify after an error reply" 0 "$rc"
+	rc=0
+	gemini "$(srv_home)" --tls12 >/dev/null || rc=$?
+	expect_eq "close_notify with TLS 1.2" 0 "$rc"
+}
+
+test_server_session_resumption() {
+	srv_start
+	local v
+	for v in --tls13 --tls12; do
+		gemini "$(srv_home)" $v --sess-out "$T/s$v.pem" >/dev/null
+		[ -s "$T/s$v.pem" ] || fail "no session saved ($v)"
+		gemini "$(srv_home)" $v --sess-in "$T/s$v.pem" >"$T/out" 2>"$T/err"
+		expect_eq "resumed ($v)" "resumed" "$(cat "$T/err")"
+		expect_eq "status after resumption ($v)" "20" "$(head -c 2 "$T/out")"
+	done
+}
+
+test_server_client_certificate_accepted() {
+	srv_start
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=me \
+		-keyout "$T/me.key" -out "$T/me.crt" -days 1 2>/dev/null
+	expect_eq "with a client certificate" 20 \
+		"$(srv_status "$(srv_home)" --client-cert "$T/me.crt" --client-key "$T/me.key")"
+}
+
+test_server_handshake_deadline() {
+	srv_start 'handshake_timeout = 1.0;'
+	local t0 t1
+	t0=$(srv_ms)
+	exec 6<>"/dev/tcp/127.0.0.1/$GEM_PORT"
+	# another client is served while the silent one waits
+	expect_eq "served meanwhile" 20 "$(srv_status "$(srv_home)")"
+	timeout 8 cat <&6 >/dev/null || true
+	t1=$(srv_ms)
+	exec 6<&-
+	[ $((t1 - t0)) -ge 800 ] || fail "closed too early: $((t1 - t0)) ms"
+	[ $((t1 - t0)) -le 4000 ] || fail "silent client not closed on time: $((t1 - t0)) ms"
+	grep -q "handshake deadline" "$T/k.log" || fail "deadline not logged"
+	assert_alive
+}
+
+test_server_gopher_silent_deadline() {
+	srv_start 'request_timeout = 1.0;'
+	local t0 t1
+	t0=$(srv_ms)
+	exec 6<>"/dev/tcp/127.0.0.1/$GOPH_PORT"
+	timeout 8 cat <&6 >/dev/null || true
+	t1=$(srv_ms)
+	exec 6<&-
+	[ $((t1 - t0)) -le 4000 ] || fail "silent Gopher client not closed on time"
+	assert_alive
+}
+
+test_server_slow_client_cut() {
+	srv_start 'request_timeout = 2.0;'
+	local t0 t1 rc=0 out
+	t0=$(srv_ms)
+	out=$(gemini "$(srv_home)" --slow 1000 --timeout 20 2>"$T/err") || rc=$?
+	t1=$(srv_ms)
+	[ $rc -ne 0 ] || fail "slow client was answered: $out"
+	[ $rc -ne 4 ] || fail "slow client not cut (gemget timed out)"
+	expect_not_contains "no reply" "$out" "20 "
+	[ $((t1 - t0)) -le 6000 ] || fail "cut too late: $((t1 - t0)) ms"
+	grep -q "request deadline" "$T/k.log" || fail "deadline not logged"
+	# and over plain Gopher
+	rc=0
+	out=$(gemget_plain "/" --slow 1000) || rc=$?
+	[ -z "$out" ] || fail "slow Gopher client was answered"
+	expect_eq "served afterwards" 20 "$(srv_status "$(srv_home)")"
+}
+
+# gemget_plain SELECTOR [options]: plain Gopher through the C client.
+gemget_plain() {
+	local req=$1; shift
+	"$TESTBIN/gemget" --plain "$@" 127.0.0.1 "$GOPH_PORT" "$req"
+}
+
+test_server_connection_cap() {
+	srv_start 'max_connections = 3;' 'handshake_timeout = 2.0;'
+	local t0 t1
+	exec 6<>"/dev/tcp/127.0.0.1/$GEM_PORT"
+	exec 7<>"/dev/tcp/127.0.0.1/$GEM_PORT"
+	exec 8<>"/dev/tcp/127.0.0.1/$GEM_PORT"
+	sleep 0.2
+	t0=$(srv_ms)
+	expect_eq "4th request answered once the idle ones are closed" 20 \
+		"$(srv_status "$(srv_home)" --timeout 10)"
+	t1=$(srv_ms)
+	exec 6<&- 7<&- 8<&-
+	[ $((t1 - t0)) -ge 1000 ] || fail "4th connection served while 3 were open"
+	expect_eq "served afterwards" 20 "$(srv_status "$(srv_home)")"
+	assert_alive
+}
+
+test_server_ipv6() {
+	grep -q '^0*1 ' /proc/net/if_inet6 2>/dev/null || { echo "no IPv6 loopback: skipped"; return 0; }
+	write_conf "$T/k.conf"
+	local p
+	p=$(free_port)
+	start_kilnet k -c "$T/k.conf" --gemini "[::1]:$p"
+	local out rc=0
+	out=$("$TESTBIN/gemget" ::1 "$p" "gemini://localhost:$p/") || rc=$?
+	expect_eq "gemget over IPv6" 0 "$rc"
+	expect_eq "status over IPv6" 20 "${out:0:2}"
+	grep -q ' ::1 ' "$T/k.log" || fail "IPv6 client not logged"
+}
+
+test_server_port_in_use() {
+	srv_start
+	local rc=0
+	"$KILNET" -c "$T/k.conf" 2>"$T/err" || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	expect_contains "message" "$(cat "$T/err")" \
+		"kilnet: cannot listen on 127.0.0.1:$GEM_PORT (server.gemini.listen or --gemini): Address already in use"
+	rc=0
+	local p
+	p=$(free_port)
+	"$KILNET" -c "$T/k.conf" --gemini "127.0.0.1:$p" 2>"$T/err" || rc=$?
+	expect_eq "exit status (gopher port)" 1 "$rc"
+	expect_contains "gopher message" "$(cat "$T/err")" \
+		"cannot listen on 127.0.0.1:$GOPH_PORT (server.gopher.listen or --gopher)"
+	expect_eq "first server still serves" 20 "$(srv_status "$(srv_home)")"
+}
+
+test_server_gopher_tls_autodetect() {
+	srv_start
+	local out rc=0
+	out=$("$TESTBIN/gemget" 127.0.0.1 "$GOPH_PORT" "/") || rc=$?
+	expect_eq "TLS on the Gopher port, close_notify" 0 "$rc"
+	[ -n "$out" ] || fail "no Gopher reply over TLS"
+	[[ ${out:0:2} != [0-9][0-9] ]] || fail "Gemini reply on the Gopher port: ${out:0:20}"
+	gopher_raw $'/\r\n' >"$T/plain"
+	[ -s "$T/plain" ] || fail "no plain Gopher reply"
+	expect_eq "same reply, TLS or plain" "$(cat "$T/plain")" "$out"
+	grep -q ' gophers 127.0.0.1 ' "$T/k.log" || fail "gophers not logged"
+	grep -q ' gopher 127.0.0.1 ' "$T/k.log" || fail "gopher not logged"
+}
+
+test_server_garbage_and_oversized() {
+	srv_start
+	# plain text to the TLS port: one connection lost, nothing else
+	local out
+	out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 "$TESTBIN/gemget" --plain --no-crlf \
+		127.0.0.1 "$GEM_PORT" 'GET / HTTP/1.0\r\n\r\n' 2>/dev/null) || true
+	expect_eq "served after garbage" 20 "$(srv_status "$(srv_home)")"
+	# far more than a request, over several TLS records: the reply still arrives
+	# whole, with close_notify (unread bytes must not reset the connection)
+	local big
+	big=$(head -c 40000 /dev/zero | tr '\0' 'a')
+	expect_eq "oversized request" 59 "$(srv_status "$big")"
+	big=$(head -c 40000 /dev/zero | tr '\0' 'b')
+	gemget_plain "$big" >"$T/big" || fail "plain oversized request: no clean close"
+	[ -s "$T/big" ] || fail "no reply to an oversized selector"
+	assert_alive
+}
+
+test_server_sigterm_exits_0() {
+	srv_start
+	expect_eq "served" 20 "$(srv_status "$(srv_home)")"
+	# a connection in flight does not hold the stop for long
+	exec 6<>"/dev/tcp/127.0.0.1/$GEM_PORT"
+	local t0 t1
+	t0=$(srv_ms)
+	stop_kilnet "$KPID"
+	t1=$(srv_ms)
+	exec 6<&-
+	[ $((t1 - t0)) -le 4000 ] || fail "stop took $((t1 - t0)) ms"
+	(exec 3<>"/dev/tcp/127.0.0.1/$GEM_PORT") 2>/dev/null && fail "still listening after SIGTERM"
+	# SIGINT too
+	start_kilnet k2 -c "$T/k.conf"
+	kill -INT "$KPID"
+	local st=0
+	wait "$KPID" || st=$?
+	touch "$T/.stopped-$KPID"
+	expect_eq "exit status on SIGINT" 0 "$st"
+}
+
+test_server_access_log() {
+	srv_start "access_log = \"$T/access.log\";"
+	gemini "$(srv_home)" >/dev/null
+	gemini "gemini://localhost:$GEM_PORT/a\"b\\x01c" >/dev/null || true
+	gopher_raw $'/\r\n' >/dev/null
+	sleep 0.2
+	local re_time='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
+	cat "$T/access.log"
+	expect_eq "lines" 3 "$(wc -l <"$T/access.log")"
+	grep -Eq "^$re_time w1 gemini 127\.0\.0\.1 localhost \"gemini://localhost:$GEM_PORT/\" 20 [0-9]+ [0-9]+ms\$" \
+		"$T/access.log" || fail "Gemini line format"
+	grep -Fq "\"gemini://localhost:$GEM_PORT/a\\\"b\\x01c\"" "$T/access.log" \
+		|| fail "request not escaped"
+	grep -Eq "^$re_time w1 gopher 127\.0\.0\.1 - \"/\" [0-9]+ [0-9]+ [0-9]+ms\$" \
+		"$T/access.log" || fail "Gopher line format"
+	# not in the error log
+	grep -q '"gemini://' "$T/k.log" && fail "access line in stderr"
+	return 0
+}
+
+test_server_access_log_anonymised_and_off() {
+	srv_start 'anonymise_log = true;'
+	gemini "$(srv_home)" >/dev/null
+	sleep 0.2
+	grep -Eq " w1 gemini 127\.0\.0\.0 localhost " "$T/k.log" || fail "address not anonymised"
+	stop_kilnet "$KPID"
+	write_conf "$T/k2.conf" 'access_log = "off";'
+	start_kilnet k2 -c "$T/k2.conf"
+	gemini "$(srv_home)" >/dev/null
+	grep -q '"gemini://' "$T/k2.log" && fail "access log not off"
+	return 0
+}
+
+test_server_workers() {
+	write_conf "$T/k.conf"
+	start_kilnet k -c "$T/k.conf" --workers 2
+	local i
+	for i in $(seq 1 12); do
+		expect_eq "request $i" 20 "$(srv_status "$(srv_home)")"
+	done
+	local kids
+	kids=$(pgrep -P "$KPID" | wc -l)
+	expect_eq "worker processes" 2 "$kids"
+	grep -q 'w2' "$T/k.log" || fail "no log line from worker 2"
+	local pids
+	pids=$(pgrep -P "$KPID" | tr '\n' ' ')
+	stop_kilnet "$KPID"
+	for i in $pids; do
+		kill -0 "$i" 2>/dev/null && fail "worker $i still running"
+	done
+	return 0
+}
+
+# A response far larger than the socket buffers: written in parts (partial TLS
+# writes), arrives whole; a client that stops reading is cut by write_timeout.
+test_server_large_response_and_write_deadline() {
+	mkdir -p "$T/cap"
+	head -c 16000000 /dev/urandom >"$T/cap/big.bin"
+	CAPSULE=$T/cap srv_start 'write_timeout = 2.0;'
+	local want got
+	want=$(sha256sum <"$T/cap/big.bin" | cut -d' ' -f1)
+	gemini "gemini://localhost:$GEM_PORT/big.bin" >"$T/got"
+	expect_eq "status" "20 application/octet-stream" "$(head -n 1 "$T/got" | tr -d '\r')"
+	got=$(tail -c +$(( $(head -n 1 "$T/got" | wc -c) + 1 )) "$T/got" | sha256sum | cut -d' ' -f1)
+	expect_eq "body over TLS" "$want" "$got"
+	# a Gopher client that sends its selector and never reads
+	local t0 t1
+	t0=$(srv_ms)
+	exec 6<>"/dev/tcp/127.0.0.1/$GOPH_PORT"
+	printf '/big.bin\r\n' >&6
+	local i
+	for i in $(seq 1 80); do
+		grep -q "write deadline" "$T/k.log" && break
+		sleep 0.1
+	done
+	t1=$(srv_ms)
+	exec 6<&-
+	grep -q "write deadline" "$T/k.log" || fail "write deadline not logged"
+	[ $((t1 - t0)) -ge 1500 ] || fail "cut before the write deadline"
+	expect_eq "served afterwards" 20 "$(srv_status "$(srv_home)")"
+}
