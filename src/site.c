@@ -383,7 +383,8 @@ walk(struct loader *L, const char *rel, int depth)
 	}
 	closedir(dp);
 	/* Sorted: the same capsule gives the same tables and warnings. */
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 
 	for (size_t i = 0; i < n; i++) {
 		char *full = xasprintf("%s/%s", dir, names[i]);
@@ -482,7 +483,8 @@ table_finish(struct loader *L, struct table *t)
 {
 	size_t w = 0;
 
-	qsort(t->v, t->n, sizeof(*t->v), cmp_entry);
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof(*t->v), cmp_entry);
 	for (size_t i = 0; i < t->n; i++) {
 		if (w > 0 && strcmp(t->v[w - 1].r.key, t->v[i].r.key) == 0) {
 			char *msg = xasprintf("warning: %s: shadowed by %s",

@@ -288,10 +288,13 @@ ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
 		if (memcmp(key_name, t->prefix, 8) != 0)
 			return 0;
 		epoch = get_be64(key_name + 8);
-		if (epoch == now - 1)
-			rc = 2;
-		else if (epoch != now)
+		if (epoch != now && epoch != now - 1)
 			return 0;
+		/* Renew on every resumption: OpenSSL sends no new ticket after a
+		 * resumed TLS 1.3 handshake unless told to, and a client that uses
+		 * each ticket once (RFC 8446 C.4) would then fall back to a full
+		 * handshake every other time. */
+		rc = 2;
 	}
 	if ((k = keys_for(t, epoch)) == NULL)
 		return -1;

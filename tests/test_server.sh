@@ -130,6 +130,17 @@ test_server_session_resumption() {
 		expect_eq "resumed ($v)" "resumed" "$(cat "$T/err")"
 		expect_eq "status after resumption ($v)" "20" "$(head -c 2 "$T/out")"
 	done
+	# A client that uses each ticket once (RFC 8446 C.4) needs a fresh ticket
+	# after every resumed handshake too.
+	gemini "$(srv_home)" --tls13 --sess-out "$T/c0.pem" >/dev/null
+	local i
+	for i in 1 2 3; do
+		gemini "$(srv_home)" --tls13 --sess-in "$T/c$((i - 1)).pem" \
+			--sess-out "$T/c$i.pem" >/dev/null 2>"$T/err"
+		expect_eq "resumed from the ticket of resumption $((i - 1))" "resumed" "$(cat "$T/err")"
+		cmp -s "$T/c$((i - 1)).pem" "$T/c$i.pem" && fail "no new ticket after resumption $i"
+	done
+	return 0
 }
 
 test_server_client_certificate_accepted() {

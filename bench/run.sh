@@ -1,0 +1,580 @@
+#!/usr/bin/env bash
+# bench/run.sh: what `make bench` runs (issue 7). Serves the same ~2 KB page from
+# kilnet (--workers 1), the floor server (bench/floor.c), molly-brown and nginx's
+# stream module (Gemini), and from kilnet, the plain floor and gophernicus under
+# socat (Gopher); each server pinned to core 0, the load generator (bench/loadgen.c)
+# to core 1. Prints one table (req/s, p50/p99, errors, resumed handshakes, server
+# CPU time per request from /proc/PID/stat, server RSS) and the ratios of issue 7
+# item 4, each MET or NOT MET. Stops everything it started, also on Ctrl-C.
+#
+# Environment: KILNET (default ./kilnet), BENCH_SCALE (request counts multiplier,
+# default 1), BENCH_IDLE (idle connections, default 10000), BENCH_HOLD (seconds the
+# idle ones are held after all are open, default 12), BENCH_KEEP=1 keeps the temp dir.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$ROOT/bench/bin
+KILNET=${KILNET:-$ROOT/kilnet}
+SCALE=${BENCH_SCALE:-1}
+IDLE_N=${BENCH_IDLE:-10000}
+HOLD=${BENCH_HOLD:-12}
+HZ=$(getconf CLK_TCK)
+T0=$(date +%s)
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+n_of() { echo $(( $1 * SCALE > 0 ? $1 * SCALE : 1 )); }
+
+# ------------------------------------------------------------ peers and tools
+PEERS="molly-brown nginx libnginx-mod-stream gophernicus socat procps util-linux"
+missing=
+for p in $PEERS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	say "installing$missing"
+	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $SUDO apt-get install -y -qq $missing >/dev/null || say "apt-get failed; missing peers are reported as errors"
+fi
+make -s -C "$ROOT" bench/bin/loadgen bench/bin/floor || { say "cannot build the bench tools"; exit 1; }
+[ -x "$KILNET" ] || make -s -C "$ROOT" kilnet || say "kilnet does not build; its rows will be errors"
+
+# 10,000 idle connections on each side of loopback.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+if [ "$(ulimit -n)" -lt $((IDLE_N + 2000)) ]; then
+	IDLE_N=$(( $(ulimit -n) - 2000 ))
+	say "open files limit $(ulimit -n): holding $IDLE_N idle connections"
+fi
+
+# Pinning needs two cores; on one, everything shares it.
+if [ "$(nproc)" -ge 2 ]; then
+	SRV_PIN="taskset -c 0"; CLI_PIN="taskset -c 1"
+else
+	SRV_PIN=; CLI_PIN=; say "one core: nothing is pinned"
+fi
+
+# ---------------------------------------------------------------- processes
+W=$(mktemp -d /tmp/kilnet-bench.XXXXXX)
+chmod 755 "$W"      # gophernicus runs as nobody and reads its root from here
+STARTED=()          # pids this script started (each server's root process)
+
+# Every descendant of the given pids, the pids included.
+tree() {
+	ps -e -o pid=,ppid= | awk -v roots="$*" '
+		BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
+		{ parent[$1] = $2; pids[NR] = $1 }
+		END {
+			do {
+				added = 0
+				for (i = 1; i <= NR; i++) {
+					p = pids[i]
+					if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; added = 1 }
+				}
+			} while (added)
+			for (p in keep) if (p != "") print p
+		}'
+}
+
+cleanup() {
+	trap - EXIT INT TERM
+	if [ ${#STARTED[@]} -gt 0 ]; then
+		local pids
+		pids=$(tree "${STARTED[@]}")
+		# shellcheck disable=SC2086
+		[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+		for _ in $(seq 1 40); do
+			local alive=
+			for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+			[ -z "$alive" ] && break
+			sleep 0.05
+		done
+		for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+		wait 2>/dev/null
+	fi
+	[ "${BENCH_KEEP:-0}" = 1 ] && say "kept $W" || rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+
+# Below the ephemeral range: the client's TIME_WAIT sockets (thousands after an
+# idle run) sit there, invisible to a connect probe, and make bind() fail.
+EPH_LO=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+[ "${EPH_LO:-0}" -gt 12000 ] || EPH_LO=32768
+free_port() {
+	local p
+	while :; do
+		p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (EPH_LO - 10000) ))
+		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
+		grep -qx "$p" "$W/.ports" 2>/dev/null && continue
+		echo "$p" >>"$W/.ports"
+		echo "$p"; return
+	done
+}
+
+wait_port() {
+	for _ in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# start NAME PIN CMD...: runs CMD in the background from $W/NAME, logs to
+# $W/NAME/log; sets PID_<NAME>.
+start() {
+	local name=$1 pin=$2; shift 2
+	mkdir -p "$W/$name"
+	( cd "$W/$name" && exec $pin "$@" ) >"$W/$name/log" 2>&1 &
+	STARTED+=($!)
+	printf -v "PID_${name//-/_}" '%s' "$!"
+}
+pid_of() { local v="PID_${1//-/_}"; echo "${!v:-}"; }
+
+# stop NAME: ends that server (its whole tree) now.
+stop() {
+	local pids p
+	pids=$(tree "$(pid_of "$1")")
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+	for _ in $(seq 1 60); do
+		local alive=
+		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -z "$alive" ] && break
+		sleep 0.05
+	done
+	for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+	wait "$(pid_of "$1")" 2>/dev/null
+}
+
+# The Gemini request for a server on PORT (kilnet answers 53 to a URL whose port
+# is not its own).
+greq() { echo "gemini://localhost:$1/"; }
+
+# CPU ticks of a process tree: utime+stime of each process, plus cutime+cstime
+# (children that exited and were reaped, e.g. socat's gophernicus).
+cpu_ticks() {
+	local sum=0 s p
+	for p in $(tree "$1"); do
+		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		s=${s##*) }
+		# shellcheck disable=SC2086
+		set -- $s
+		sum=$(( sum + ${12} + ${13} + ${14} + ${15} ))
+	done
+	echo "$sum"
+}
+
+rss_kb() {
+	local sum=0 p v
+	for p in $(tree "$1"); do
+		v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		sum=$(( sum + ${v:-0} ))
+	done
+	echo "$sum"
+}
+
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+# ------------------------------------------------------------------ results
+TABLE=$W/table
+declare -A R      # R[scenario|server|key] = value
+: >"$TABLE"
+
+# kv LINE KEY: the value of KEY=... in a loadgen line
+kv() { local x=" $1 "; x=${x#* $2=}; [ "$x" = " $1 " ] && { echo; return; }; echo "${x%% *}"; }
+
+fmt_rss() { awk -v k="$1" 'BEGIN { if (k >= 10240) printf "%.1f MiB", k / 1024; else printf "%d KiB", k }'; }
+
+row() {   # scenario server rps p50 p99 errors resumed cpu rss note
+	printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$@" >>"$TABLE"
+}
+
+# measure SCENARIO SERVER PID PIN LOADGEN-ARGS...: one run, one row.
+measure() {
+	local sc=$1 sv=$2 pid=$3 pin=$4; shift 4
+	local c0 c1 out req cpu rss note=
+	if ! alive "$pid"; then
+		row "$sc" "$sv" - - - "not running" - - - "see $sv log"
+		R["$sc|$sv|errors"]=all
+		return
+	fi
+	c0=$(cpu_ticks "$pid")
+	out=$($pin "$BIN/loadgen" "$@" 2>&1 | tail -n 1)
+	c1=$(cpu_ticks "$pid")
+	rss=$(rss_kb "$pid")
+	req=$(kv "$out" requests)
+	if [ -z "$req" ]; then
+		row "$sc" "$sv" - - - "loadgen failed" - - - "$out"
+		return
+	fi
+	if [ "$req" -gt 0 ]; then
+		cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$req" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }')
+	else
+		cpu=-
+	fi
+	[ "$(kv "$out" unfinished)" != 0 ] && note="unfinished $(kv "$out" unfinished)"
+	if [ -n "$(kv "$out" tickets_reused)" ]; then
+		note="${note:+$note; }tickets offered: $(kv "$out" tickets_fresh) fresh, $(kv "$out" tickets_reused) reused"
+		R["$sc|$sv|reused"]=$(kv "$out" tickets_reused)
+	fi
+	alive "$pid" || note="server died"
+	R["$sc|$sv|rps"]=$(kv "$out" rps); R["$sc|$sv|p99"]=$(kv "$out" p99_ms)
+	R["$sc|$sv|cpu"]=$cpu; R["$sc|$sv|req"]=$req; R["$sc|$sv|resumed"]=$(kv "$out" resumed)
+	R["$sc|$sv|errors"]=$(kv "$out" errors)
+	row "$sc" "$sv" "$(kv "$out" rps)" "$(kv "$out" p50_ms)" "$(kv "$out" p99_ms)" \
+	    "$(kv "$out" errors)" "$(kv "$out" resumed)" "$cpu" "$(fmt_rss "$rss")" "$note"
+	say "$sc $sv: $out"
+}
+
+# measure_idle SCENARIO SERVER PID LOADGEN-ARGS...: N silent connections held,
+# normal requests meanwhile; RSS per held connection and closes by the server.
+measure_idle() {
+	local sc=$1 sv=$2 pid=$3; shift 3
+	local r0 r1 out lg held closed per
+	if ! alive "$pid"; then
+		row "$sc" "$sv" - - - "not running" - - - "see $sv log"
+		R["$sc|$sv|errors"]=all
+		return
+	fi
+	rm -f "$W/ready"
+	# a fresh server, warmed up: the baseline holds its working set
+	$CLI_PIN "$BIN/loadgen" "$@" -n 300 >/dev/null 2>&1
+	sleep 0.5
+	r0=$(rss_kb "$pid")
+	$CLI_PIN "$BIN/loadgen" "$@" --idle "$IDLE_N" --hold "$HOLD" --ready-file "$W/ready" \
+	    >"$W/idle.out" 2>&1 &
+	lg=$!
+	STARTED+=("$lg")
+	while [ ! -f "$W/ready" ] && kill -0 "$lg" 2>/dev/null; do sleep 0.05; done
+	r1=$(rss_kb "$pid")
+	wait "$lg"
+	out=$(tail -n 1 "$W/idle.out")
+	held=$(kv "$out" held); closed=$(kv "$out" closed_by_server)
+	if [ -z "$held" ]; then
+		row "$sc" "$sv" - - - "loadgen failed" - - - "$out"
+		return
+	fi
+	per=$(awk -v a="$r0" -v b="$r1" -v n="$held" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "-" }')
+	R["$sc|$sv|per"]=$per; R["$sc|$sv|held"]=$held; R["$sc|$sv|closed"]=$closed
+	R["$sc|$sv|p99"]=$(kv "$out" p99_ms); R["$sc|$sv|errors"]=$(kv "$out" errors)
+	R["$sc|$sv|idle_failed"]=$(kv "$out" idle_failed)
+	row "$sc" "$sv" "$(kv "$out" rps)" "$(kv "$out" p50_ms)" "$(kv "$out" p99_ms)" \
+	    "$(kv "$out" errors)" - - "$per KiB/conn" \
+	    "held $held (failed $(kv "$out" idle_failed)), closed by server $closed within ${HOLD}s (last after $(kv "$out" idle_close_max_s)s)"
+	say "$sc $sv: $out; RSS $r0 -> $r1 KiB"
+}
+
+# ------------------------------------------------------------- the page, the cert
+say "work dir $W"
+mkdir -p "$W/certs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -keyout "$W/certs/localhost.key" -out "$W/certs/localhost.crt" 2>/dev/null ||
+    { say "openssl req failed"; exit 1; }
+chmod 600 "$W/certs/localhost.key"
+CRT=$W/certs/localhost.crt KEY=$W/certs/localhost.key
+
+# kilnet's config: the default dataset, this cert, no access log (no peer logs).
+kconf() {   # FILE GEMINI-PORT GOPHER-PORT WORKERS
+	cat >"$1" <<-EOF
+	server = {
+	  hostnames = [ "localhost" ];
+	  gemini = { listen = [ "127.0.0.1:$2" ]; };
+	  gopher = { listen = [ "127.0.0.1:$3" ]; };
+	  cert_dir = "$W/certs";
+	  capsule = "$ROOT/capsule";
+	  workers = $4;
+	  max_connections = $((IDLE_N + 4096));
+	  access_log = "off";
+	};
+	@include "$ROOT/conf/network.conf"
+	EOF
+}
+
+declare -A PORT   # PORT[server] = its port (kilnet: Gemini), GPORT[kilnet...] = Gopher
+declare -A GPORT
+
+# start_kilnet NAME WORKERS PIN: kilnet on two free ports, waited for.
+start_kilnet() {
+	local name=$1 gem goph
+	gem=$(free_port) goph=$(free_port)
+	PORT[$name]=$gem GPORT[$name]=$goph
+	kconf "$W/$name.conf" "$gem" "$goph" "$2"
+	start "$name" "$3" "$KILNET" -c "$W/$name.conf" --workers "$2"
+	if ! wait_port "$gem" || ! wait_port "$goph"; then
+		say "$name is not serving (its rows are errors); its log:"
+		head -n 5 "$W/$name/log" >&2
+		return 1
+	fi
+}
+start_floor() {   # NAME [--plain]
+	local name=$1 port; port=$(free_port)
+	PORT[$name]=$port
+	if [ "${2:-}" = --plain ]; then
+		start "$name" "$SRV_PIN" "$BIN/floor" --port "$port" --response "$W/goph.resp" --plain
+	else
+		start "$name" "$SRV_PIN" "$BIN/floor" --port "$port" --response "$W/gem.resp" --cert "$CRT" --key "$KEY"
+	fi
+	wait_port "$port" || say "$name is not listening; see $W/$name/log"
+}
+start_molly() {   # NAME
+	local name=$1 port; port=$(free_port)
+	PORT[$name]=$port
+	mkdir -p "$W/$name/docs"
+	cp "$W/gem.body" "$W/$name/docs/index.gmi"
+	cat >"$W/$name/molly.conf" <<-MOLLY
+	Port = $port
+	Hostname = "localhost"
+	CertPath = "$CRT"
+	KeyPath = "$KEY"
+	DocBase = "$W/$name/docs"
+	AccessLog = "/dev/null"
+	ErrorLog = "$W/$name/error.log"
+	MOLLY
+	start "$name" "$SRV_PIN" molly-brown -c "$W/$name/molly.conf"
+	wait_port "$port" || say "$name is not listening; see $W/$name/log"
+}
+
+KILNET_OK=1
+start_kilnet kilnet 1 "$SRV_PIN" || KILNET_OK=0
+K_GEM=${PORT[kilnet]} K_GOPH=${GPORT[kilnet]}
+
+# The Gemini page: kilnet's home page when it is ~2 KB, byte for byte (header
+# included), else a fixed test page. Same for Gopher with kilnet's root menu.
+GOPH_REQ=""
+size_ok() { [ -s "$1" ] && [ "$(stat -c %s "$1")" -ge 1000 ] && [ "$(stat -c %s "$1")" -le 3500 ]; }
+PAGE_SRC="fixed test page"
+if [ "$KILNET_OK" = 1 ] &&
+    "$BIN/loadgen" --gemini --port "$K_GEM" --request "$(greq "$K_GEM")" --expect "20 " \
+        --save "$W/gem.resp" >/dev/null 2>&1 && size_ok "$W/gem.resp"; then
+	PAGE_SRC="kilnet's home page"
+else
+	{
+		printf '20 text/gemini\r\n# Keep it Local Network\n\n'
+		for i in $(seq -w 1 30); do
+			printf '=> gemini://localhost/members/member-%s.gmi Member council number %s\n' "$i" "$i"
+		done
+		printf '\nA fixed test page for the bench: about two kilobytes of gemtext.\n'
+	} >"$W/gem.resp"
+fi
+GOPH_SRC="fixed test page"
+if [ "$KILNET_OK" = 1 ] &&
+    "$BIN/loadgen" --gopher --port "$K_GOPH" --request "$GOPH_REQ" \
+        --save "$W/goph.resp" >/dev/null 2>&1 && size_ok "$W/goph.resp"; then
+	GOPH_SRC="kilnet's root menu"
+else
+	{
+		printf 'iKeep it Local Network\t\tlocalhost\t70\r\n'
+		for i in $(seq -w 1 30); do
+			printf '0Member council number %s\t/members/member-%s.txt\tlocalhost\t70\r\n' "$i" "$i"
+		done
+		printf '.\r\n'
+	} >"$W/goph.resp"
+fi
+GEM_BYTES=$(stat -c %s "$W/gem.resp") GOPH_BYTES=$(stat -c %s "$W/goph.resp")
+# the body alone, for molly-brown (it writes its own header)
+sed '1d' "$W/gem.resp" >"$W/gem.body"
+GEM_BODY=$(stat -c %s "$W/gem.body")
+say "Gemini page: $PAGE_SRC, $GEM_BYTES bytes; Gopher page: $GOPH_SRC, $GOPH_BYTES bytes"
+
+# ------------------------------------------------------------------ the peers
+start_floor floor
+start_floor floor-plain --plain
+start_molly molly-brown
+
+# nginx: `return` takes a quoted string; \r \n \t \" \\ are escapes in it, and a
+# '$' would start a variable, so a '$' in the page comes from a geo variable.
+PORT[nginx]=$(free_port)
+mkdir -p "$W/nginx"
+NGX_RET=$(python3 - "$W/gem.resp" <<'PY'
+import sys
+s = open(sys.argv[1], 'rb').read().decode('utf-8', 'replace')
+out = s.replace('\\', '\\\\').replace('"', '\\"').replace('\r', '\\r') \
+       .replace('\n', '\\n').replace('\t', '\\t').replace('$', '${dollar}')
+print(out, end='')
+PY
+)
+NGX_MOD=$(ls /usr/lib/nginx/modules/ngx_stream_module.so 2>/dev/null)
+cat >"$W/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile $((IDLE_N + 8192));
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log emerg;
+${NGX_MOD:+load_module $NGX_MOD;}
+events { worker_connections $((IDLE_N + 4096)); }
+stream {
+  geo \$dollar { default "\$"; }
+  server {
+    listen 127.0.0.1:${PORT[nginx]} ssl;
+    ssl_certificate $CRT;
+    ssl_certificate_key $KEY;
+    ssl_protocols TLSv1.3;
+    ssl_ecdh_curve X25519;
+    return "$NGX_RET";
+  }
+}
+NGINX
+start nginx "$SRV_PIN" nginx -c "$W/nginx/nginx.conf" -e "$W/nginx/error.log"
+wait_port "${PORT[nginx]}" || say "nginx is not listening; see $W/nginx/log"
+
+# gophernicus refuses to run as root; socat forks and execs it per connection
+# (nofork: the socket is its stdin/stdout, as under inetd). -i/-k: no throttling.
+G_PORT=$(free_port)
+PORT[gophernicus]=$G_PORT
+mkdir -p "$W/gophernicus/root"
+cp "$W/goph.resp" "$W/gophernicus/root/page.txt"
+chmod -R a+rX "$W/gophernicus"
+start gophernicus "$SRV_PIN" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    socat "TCP-LISTEN:$G_PORT,bind=127.0.0.1,reuseaddr,fork,backlog=4096" \
+    "EXEC:/usr/sbin/gophernicus -h localhost -p $G_PORT -r $W/gophernicus/root -nv -i 2000000000 -k 2000000000,nofork"
+wait_port "$G_PORT" || say "gophernicus is not listening; see $W/gophernicus/log"
+
+# ------------------------------------------------------------------ scenarios
+GEM=( --gemini --expect "20 " --min-bytes "$GEM_BODY" --seconds 20 )
+GOPH=( --gopher --min-bytes $((GOPH_BYTES / 2)) --seconds 20 )
+gem() {   # SCENARIO SERVER PIN ARGS...: a Gemini run against that server
+	local sc=$1 sv=$2 pin=$3; shift 3
+	measure "$sc" "$sv" "$(pid_of "$sv")" "$pin" "${GEM[@]}" --port "${PORT[$sv]}" \
+	    --request "$(greq "${PORT[$sv]}")" "$@"
+}
+
+# Request counts: the c=16 runs carry the ratios, so they get the most requests
+# (CPU time comes in 10 ms clock ticks).
+for c in 1 16 64; do
+	case $c in 1) n=$(n_of 1000) ;; 16) n=$(n_of 6000) ;; *) n=$(n_of 4000) ;; esac
+	for sv in kilnet floor molly-brown nginx; do
+		gem "gemini full c=$c" "$sv" "$CLI_PIN" -c $c -n "$n"
+	done
+done
+for sv in kilnet floor molly-brown nginx; do
+	gem "gemini resumed c=16" "$sv" "$CLI_PIN" --resume -c 16 -n "$(n_of 6000)"
+done
+# The same with a client that never offers a ticket twice (RFC 8446 C.4): only
+# servers that send a new ticket after a resumption keep resuming.
+for sv in kilnet floor molly-brown nginx; do
+	gem "resumed c=16, single-use tickets" "$sv" "$CLI_PIN" --resume --single-use -c 16 -n "$(n_of 2000)"
+done
+
+for c in 1 16 64; do
+	case $c in 1) n=$(n_of 10000) ;; 16) n=$(n_of 100000) ;; *) n=$(n_of 40000) ;; esac
+	sc="gopher c=$c"
+	measure "$sc" kilnet "$PID_kilnet" "$CLI_PIN" "${GOPH[@]}" --request "$GOPH_REQ" \
+	    --port "$K_GOPH" -c $c -n "$n"
+	measure "$sc" floor-plain "$PID_floor_plain" "$CLI_PIN" "${GOPH[@]}" \
+	    --port "${PORT[floor-plain]}" -c $c -n "$n"
+	# gophernicus costs milliseconds a request: fewer, bounded by time.
+	measure "$sc" gophernicus "$PID_gophernicus" "$CLI_PIN" "${GOPH[@]}" --request /page.txt \
+	    --seconds 10 --port "$G_PORT" -c $c -n "$(n_of 1500)"
+done
+
+# kilnet with two workers, nothing pinned.
+start_kilnet kilnet2 2 ""
+measure "gemini full c=64, 2 workers, unpinned" kilnet "$PID_kilnet2" "" "${GEM[@]}" \
+    --port "${PORT[kilnet2]}" --request "$(greq "${PORT[kilnet2]}")" -c 64 -n "$(n_of 8000)"
+measure "gopher c=64, 2 workers, unpinned" kilnet "$PID_kilnet2" "" "${GOPH[@]}" \
+    --request "$GOPH_REQ" --port "${GPORT[kilnet2]}" -c 64 -n "$(n_of 40000)"
+stop kilnet2
+
+# Idle, each on a fresh server (a heap grown by an earlier run hides the cost),
+# warmed up, then N silent connections and normal requests at c=16 meanwhile.
+# nginx's `return` answers right after the handshake, so it holds no silent
+# connection; gophernicus forks a process per connection (10,000 processes).
+sc="idle TLS x$IDLE_N"
+start_kilnet kilnet-idle 1 "$SRV_PIN"
+measure_idle "$sc" kilnet "$PID_kilnet_idle" "${GEM[@]}" --port "${PORT[kilnet-idle]}" \
+    --request "$(greq "${PORT[kilnet-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
+stop kilnet-idle
+start_floor floor-idle
+measure_idle "$sc" floor "$PID_floor_idle" "${GEM[@]}" --port "${PORT[floor-idle]}" \
+    --request "$(greq "${PORT[floor-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
+stop floor-idle
+start_molly molly-brown-idle
+measure_idle "$sc" molly-brown "$PID_molly_brown_idle" "${GEM[@]}" --port "${PORT[molly-brown-idle]}" \
+    --request "$(greq "${PORT[molly-brown-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
+stop molly-brown-idle
+sc="idle gopher x$IDLE_N"
+start_kilnet kilnet-idle-gopher 1 "$SRV_PIN"
+measure_idle "$sc" kilnet "$PID_kilnet_idle_gopher" "${GOPH[@]}" --request "$GOPH_REQ" \
+    --port "${GPORT[kilnet-idle-gopher]}" -c 16 -n "$(n_of 10000)" --seconds 60
+stop kilnet-idle-gopher
+start_floor floor-plain-idle --plain
+measure_idle "$sc" floor-plain "$PID_floor_plain_idle" "${GOPH[@]}" \
+    --port "${PORT[floor-plain-idle]}" -c 16 -n "$(n_of 10000)" --seconds 60
+stop floor-plain-idle
+
+# Rendering the whole dataset: `kilnet --render` (load, render, write every file)
+# and `kilnet -t` (load and render in memory), mean wall time of 20 runs each,
+# beside a run that only starts the process (`kilnet -V`).
+render_ms() {
+	local t0 t1 i
+	"$@" >/dev/null 2>&1 || { echo -; return; }
+	t0=$(date +%s%N)
+	for i in $(seq 1 20); do "$@" >/dev/null 2>&1; done
+	t1=$(date +%s%N)
+	awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 20 / 1e6 }'
+}
+RENDER_MS=$(render_ms $SRV_PIN "$KILNET" -c "$W/kilnet.conf" --render "$W/render")
+CHECK_MS=$(render_ms $SRV_PIN "$KILNET" -c "$W/kilnet.conf" -t)
+START_MS=$(render_ms $SRV_PIN "$KILNET" -V)
+R["render"]=$(awk -v a="$RENDER_MS" -v b="$START_MS" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.2f", a - b }')
+row "render whole dataset" kilnet - - - - - - - \
+    "--render $RENDER_MS ms a run; -t (no files) $CHECK_MS ms; process start alone (-V) $START_MS ms"
+
+# ------------------------------------------------------------------ the table
+echo
+echo "kilnet bench, $(date -u +'%Y-%m-%d %H:%M UTC'), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "machine: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(uname -r), $(openssl version | cut -d' ' -f1-2)"
+echo "page: Gemini $GEM_BYTES bytes ($PAGE_SRC), Gopher $GOPH_BYTES bytes ($GOPH_SRC); TLS 1.3, x25519, ECDSA P-256"
+echo "servers pinned to core 0, loadgen to core 1; CPU = server utime+stime (children included) per request"
+echo
+{
+	echo "scenario|server|req/s|p50 ms|p99 ms|errors|resumed|CPU µs/req|RSS|notes"
+	cat "$TABLE"
+} | column -t -s '|' -o ' | '
+
+# ------------------------------------------------------------------ the ratios
+echo
+# check NAME VALUE LIMIT OP: VALUE OP LIMIT (OP: le, lt, ge), printed with the factor
+check() {
+	local name=$1 v=$2 lim=$3 op=$4 unit=${5:-}
+	if [ -z "$v" ] || [ "$v" = - ] || [ -z "$lim" ] || [ "$lim" = - ]; then
+		printf 'NOT MET  %s: no measurement\n' "$name"; return
+	fi
+	awk -v n="$name" -v v="$v" -v l="$lim" -v op="$op" -v u="$unit" 'BEGIN {
+		ok = (op == "le") ? v <= l : (op == "lt") ? v < l : (op == "gt") ? v > l : v >= l
+		if (op == "ge" || op == "gt") f = (v > 0) ? l / v : 0; else f = (l > 0) ? v / l : 0
+		rel = (op == "ge") ? ">=" : (op == "gt") ? ">" : (op == "lt") ? "<" : "<="
+		if (ok) printf "MET      %s: %s%s (%s %s%s)\n", n, v, u, rel, l, u
+		else printf "NOT MET  %s: %s%s (%s %s%s; off by %.2fx)\n", n, v, u, rel, l, u, f
+	}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+mul() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "-") print "-"; else printf "%.2f", a * b }'; }
+k16="gemini full c=16"; r16="gemini resumed c=16"; p16="gopher c=16"
+kg() { local v="${R[$1]:-}"; echo "${v:--}"; }
+
+echo "Ratios (issue 7 item 4):"
+check "Gemini full c=16: kilnet CPU/req vs floor" "$(ratio "$(kg "$k16|kilnet|cpu")" "$(kg "$k16|floor|cpu")")" 1.10 le x
+check "Gemini full c=16: kilnet CPU/req vs molly-brown" "$(ratio "$(kg "$k16|kilnet|cpu")" "$(kg "$k16|molly-brown|cpu")")" 1.00 lt x
+check "Gemini full c=16: kilnet CPU/req vs nginx" "$(ratio "$(kg "$k16|kilnet|cpu")" "$(kg "$k16|nginx|cpu")")" 1.00 lt x
+check "resumed c=16: kilnet handshakes resumed" "$(awk -v r="$(kg "$r16|kilnet|resumed")" -v n="$(kg "$r16|kilnet|req")" 'BEGIN { if (n > 0 && r != "-") printf "%.1f", 100 * r / n; else print "-" }')" 95 gt %
+check "resumed c=16: kilnet CPU/req vs floor" "$(ratio "$(kg "$r16|kilnet|cpu")" "$(kg "$r16|floor|cpu")")" 1.10 le x
+check "Gopher c=16: kilnet CPU/req vs plain floor" "$(ratio "$(kg "$p16|kilnet|cpu")" "$(kg "$p16|floor-plain|cpu")")" 1.30 le x
+check "Gopher c=16: kilnet req/s vs gophernicus" "$(ratio "$(kg "$p16|kilnet|rps")" "$(kg "$p16|gophernicus|rps")")" 50 ge x
+it="idle TLS x$IDLE_N" ip="idle gopher x$IDLE_N"
+check "idle TLS: kilnet RSS per connection" "$(kg "$it|kilnet|per")" 24 le " KiB"
+check "idle Gopher: kilnet RSS per connection" "$(kg "$ip|kilnet|per")" 2 le " KiB"
+check "idle TLS: silent connections kilnet closed by its deadline" "$(kg "$it|kilnet|closed")" "$(kg "$it|kilnet|held")" ge ""
+check "idle Gopher: silent connections kilnet closed by its deadline" "$(kg "$ip|kilnet|closed")" "$(kg "$ip|kilnet|held")" ge ""
+check "idle TLS: kilnet p99 while held vs without (Gemini c=16)" "$(ratio "$(kg "$it|kilnet|p99")" "$(kg "$k16|kilnet|p99")")" 2 le x
+check "idle Gopher: kilnet p99 while held vs without (Gopher c=16)" "$(ratio "$(kg "$ip|kilnet|p99")" "$(kg "$p16|kilnet|p99")")" 2 le x
+check "whole dataset rendered (kilnet --render less process start)" "$(kg render)" 5 le " ms"
+ku=$(kg "$r16|kilnet|reused") kn=$(kg "$r16|kilnet|req")
+if [ "$ku" != - ] && [ "$kn" != - ] && [ $((ku * 2)) -gt "$kn" ]; then
+	echo "note: kilnet resumed mostly from reused tickets (it sent no new ticket after a"
+	echo "      resumption); a client that uses each ticket once resumes $(kg "resumed c=16, single-use tickets|kilnet|resumed") of $(kg "resumed c=16, single-use tickets|kilnet|req")."
+fi
+echo
+say "done in $(( $(date +%s) - T0 )) s"
