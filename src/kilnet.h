@@ -99,6 +99,13 @@ struct network {
 };
 
 /* ----------------------------------------------------------------- config */
+/* An address range, e.g. 127.0.0.0/8 or ::1/128. */
+struct cidr {
+	int            family;   /* AF_INET or AF_INET6 */
+	unsigned char  addr[16]; /* network byte order */
+	int            bits;
+};
+
 struct listen_addr {
 	char  *host;     /* numeric address: "127.0.0.1", "::1", "0.0.0.0", "::" */
 	int    port;
@@ -138,6 +145,18 @@ struct config {
 
 	char               *gopher_description;  /* caps.txt ServerDescription */
 	char               *gopher_geolocation;  /* caps.txt ServerGeolocationString */
+
+	/* Rate limits (issue 8): a token bucket per client address (IPv6 by /64). */
+	double              rate;              /* requests per second refilled; 0: off */
+	double              burst;             /* bucket size */
+	int                 max_per_address;   /* open connections per address; 0: off */
+	struct cidr        *allow;             /* exempt ranges (default: loopback) */
+	size_t              n_allow;
+
+	/* Privileges (issue 8): workers switch to this user (default "nobody") when
+	 * started as root, and chroot to chroot_dir when set. */
+	char               *user;
+	char               *chroot_dir;
 
 	struct network      net;
 };
@@ -287,6 +306,34 @@ size_t  url_normalise_path(const char *path, size_t len, char *out);
 /* Percent-encodes a decoded path for a URL (RFC 3986 pchar and "/"); writes at
  * most cap bytes including the NUL. Returns the length, or -1 when cap is short. */
 int     url_encode_path(const char *path, size_t len, char *out, size_t cap);
+
+/* ------------------------------------------------------------------ proxy */
+struct sockaddr_storage;
+/* PROXY protocol v1 and v2 header at the start of buf (pure; no I/O).
+ * Returns the header's length when buf holds a complete valid header, with the
+ * client's address in *src (src->ss_family AF_UNSPEC for v2 LOCAL or v1
+ * UNKNOWN: keep the connection's own address); 0 when more bytes are needed;
+ * -1 when the bytes are not a valid header. Never reads past len. */
+long  proxy_parse(const unsigned char *buf, size_t len, struct sockaddr_storage *src);
+/* The most bytes a header we accept can take (v1: 107; v2: 16 + 216). */
+#define PROXY_MAX_HEADER 232
+
+/* -------------------------------------------------------------- ratelimit */
+/* Per-address token buckets and connection counts, one table per worker (no
+ * lock: workers share nothing). Addresses are keyed by IPv4 /32, IPv6 /64. */
+struct ratelimit;
+struct sockaddr;
+struct ratelimit *ratelimit_new(double rate, double burst, int max_per_address,
+	    const struct cidr *allow, size_t n_allow);
+void  ratelimit_free(struct ratelimit *);
+/* 1 when addr is in an allowed (exempt) range. */
+int   cidr_match(const struct cidr *, size_t n, const struct sockaddr *addr);
+/* Takes one token for a request from addr at time now_ms; returns 0 when
+ * allowed, else the whole seconds (>= 1) until a token is there. */
+int   ratelimit_take(struct ratelimit *, const struct sockaddr *addr, long now_ms);
+/* A connection from addr opens (-1: over max_per_address, refuse) / closes. */
+int   ratelimit_open(struct ratelimit *, const struct sockaddr *addr);
+void  ratelimit_close(struct ratelimit *, const struct sockaddr *addr);
 
 /* -------------------------------------------------------------------- log */
 void  log_init(const char *access_log, int anonymise, int worker_id);
