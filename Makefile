@@ -24,7 +24,7 @@ ASAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SRCS     := $(wildcard src/*.c)
 OBJS     := $(SRCS:src/%.c=build/%.o)
 AOBJS    := $(SRCS:src/%.c=build/asan/%.o)
-TESTBINS := $(patsubst tests/%.c,tests/bin/%,$(wildcard tests/*.c))
+TESTBINS := $(patsubst tests/%.c,tests/bin/%,$(wildcard tests/*.c)) bench/bin/loadgen
 
 .PHONY: all deps asan test test-quick run bench clean
 
