@@ -1,0 +1,45 @@
+/*
+ * fuzz.h: what the fuzz targets share: the libFuzzer entry points, and the
+ * site built once from the shipped config (conf/kilnet.conf, found through
+ * KILNET_ROOT, the repo's folder, set by the Makefile) for the protocol targets.
+ */
+#ifndef FUZZ_H
+#define FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../src/kilnet.h"
+
+#ifndef KILNET_ROOT
+#define KILNET_ROOT "."
+#endif
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The site every request of a run is answered from, like a worker's. A
+ * config that does not load is the harness's fault: stop at once. */
+static inline struct site *
+fuzz_site(void)
+{
+	static struct config cfg;
+	struct diag d = { 0 };
+	struct site *site;
+
+	if (config_load(KILNET_ROOT "/conf/kilnet.conf", &cfg, &d) == -1) {
+		diag_print(&d, "fuzz: ");
+		abort();
+	}
+	config_finish(&cfg);
+	if ((site = site_build(&cfg, &d)) == NULL) {
+		diag_print(&d, "fuzz: ");
+		abort();
+	}
+	diag_clear(&d);
+	return site;
+}
+
+#endif
