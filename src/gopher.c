@@ -150,7 +150,10 @@ parse_line(const unsigned char *req, size_t len, struct request *rq)
 	if (req == NULL)
 		return;
 	lf = len ? memchr(req, '\n', len) : NULL;
-	if (lf == NULL && len >= GOPHER_MAX_REQUEST) {
+	/* The server never hands over more than GOPHER_MAX_REQUEST bytes; a
+	 * longer line is too long whoever calls, so no buffer below can overflow. */
+	if ((lf == NULL && len >= GOPHER_MAX_REQUEST) ||
+	    (lf != NULL && (size_t)(lf - req) >= GOPHER_MAX_REQUEST)) {
 		rq->too_long = 1;
 		return;
 	}

@@ -66,6 +66,10 @@ void    buf_printf(struct buf *, const char *fmt, ...)
 void    buf_free(struct buf *);
 
 /* ---------------------------------------------------------------- dataset */
+/* An optional ISO 8601 calendar date, "YYYY-MM-DD" (checked to be a real day),
+ * or "" when the dataset gives none. Held inline: nothing to free. */
+#define DATE_LEN 10
+
 struct paragraphs {
 	char   **v;
 	size_t   n;
@@ -78,6 +82,9 @@ struct member {
 	char              *role;          /* "Leader of Bradford Council" */
 	struct paragraphs  statement;     /* the quote, paragraph by paragraph */
 	int                line;          /* where it was defined, for messages */
+	/* Optional dates: "" when not given. */
+	char               joined[DATE_LEN + 1];   /* when it joined the network */
+	char               updated[DATE_LEN + 1];  /* when its statement changed */
 };
 
 struct network {
@@ -96,6 +103,7 @@ struct network {
 	struct paragraphs  join_text;
 	char              *join_label;
 	char              *join_url;
+	char               updated[DATE_LEN + 1];  /* optional: page last changed */
 };
 
 /* ----------------------------------------------------------------- config */
@@ -218,6 +226,15 @@ void  render_gopher_from_gemtext(const unsigned char *gmi, size_t len,
 void  render_gopher_from_gemtext_at(const unsigned char *gmi, size_t len,
 	    const char *path, char (*lookup)(void *arg, const char *selector),
 	    void *arg, const struct render_opts *, struct buf *out);
+/* The Atom 1.0 feed (/atom.xml): one entry per member and one for the network
+ * page. Returns -1 (and writes nothing) when the dataset carries no date. */
+int   render_atom_feed(const struct network *, const struct render_opts *, struct buf *out);
+/* The date a member shows on the member list and in the feed: updated, else
+ * joined; "" when neither is given. */
+const char *render_atom_date(const struct member *);
+/* The latest date in the dataset; "" when there is none (and so no feed). */
+const char *render_atom_latest(const struct network *);
+
 /* Search results, rendered per request (the only page rendered then). */
 void  render_gemtext_search(const struct render_opts *, const char *query,
 	    const struct search_hit *, size_t n, struct buf *out);
@@ -357,8 +374,26 @@ void        tls_free(struct tls *);
 struct ssl_st;
 struct ssl_st *tls_new(struct tls *);
 
-/* Binds the listeners, starts the workers and serves until SIGTERM/SIGINT.
- * Returns the process exit status. */
-int         server_run(const struct config *, const struct site *, struct tls *);
+/* Tickets issued under `from` stay good under `to` (a reload keeps the secret
+ * that the ticket keys derive from, so clients still resume). */
+void        tls_keep_tickets(struct tls *to, const struct tls *from);
+
+/* One generation of what is served, built whole at start and on each reload. */
+struct server_gen {
+	struct config  *cfg;     /* malloc'd; config_free + free */
+	struct site    *site;
+	struct tls     *tls;
+};
+/* Frees the parts that are there and empties *g. */
+void        server_gen_free(struct server_gen *);
+/* Builds a new generation from the same sources as the first (the config file
+ * and the command line): 0, or -1 with every error already logged. */
+typedef int (*server_reload_fn)(void *arg, struct server_gen *out);
+
+/* Binds the listeners, starts the workers and serves until SIGTERM/SIGINT;
+ * SIGHUP calls reload and, when it succeeds, replaces the members of *g (the
+ * old ones are freed) and swaps the workers. Returns the process exit status;
+ * in a worker process too (then *g is the worker's copy, for the caller to free). */
+int         server_run(struct server_gen *g, server_reload_fn reload, void *arg);
 
 #endif

@@ -1,6 +1,8 @@
 /*
  * main.c: the command line. Loads the config, applies the command line's
  * overrides, then checks it (-t), exports the site (--render) or serves it.
+ * The loading is one function, called again by the server on SIGHUP, so that a
+ * reload reads the same file with the same overrides.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,38 +25,52 @@ static const char help_text[] =
 "page is rendered once at start and served from memory.\n"
 "\n"
 "Options:\n"
-"  -c, --config FILE     read FILE (default: " KILNET_DEFAULT_CONF "). Relative paths\n"
-"                        inside it are relative to its folder.\n"
-"  -t, --test            check the configuration and the dataset, print\n"
-"                        \"kilnet: configuration OK\" and exit 0; on errors print\n"
-"                        each as FILE:LINE: SETTING: problem and exit 1.\n"
-"      --render DIR      write every page to DIR/gemini/ and DIR/gopher/ (index.gmi\n"
-"                        and gophermap for folders) and exit; serves nothing.\n"
+"  -c, --config FILE     read FILE; relative paths inside it start in its folder.\n"
+"                        Default: " KILNET_DEFAULT_CONF "\n"
+"  -t, --test            check the configuration and the dataset (binds nothing,\n"
+"                        reads no certificate), print \"kilnet: configuration OK\"\n"
+"                        and exit 0; on errors print every one as\n"
+"                        FILE:LINE: SETTING: problem and exit 1.\n"
+"      --render DIR      write every page to DIR/gemini/ and DIR/gopher/\n"
+"                        (index.gmi and gophermap for folders) and exit;\n"
+"                        serves nothing.\n"
 "      --gemini ADDR:PORT\n"
 "                        listen for Gemini there instead of the config's\n"
-"                        server.gemini.listen; repeatable; IPv6 as [::1]:1965.\n"
+"                        server.gemini.listen and proxy_listen; repeatable. A\n"
+"                        numeric address, IPv6 in brackets: [::1]:1965.\n"
 "      --gopher ADDR:PORT\n"
-"                        the same for Gopher (server.gopher.listen).\n"
+"                        the same for Gopher (server.gopher.listen and\n"
+"                        proxy_listen).\n"
 "      --hostname NAME   the public hostname, used in links and certificates,\n"
 "                        instead of the first of server.hostnames.\n"
-"      --workers N       worker processes (default: server.workers, 0 = one per\n"
-"                        core).\n"
+"      --workers N       worker processes, 0 to 256 (default: server.workers;\n"
+"                        0 = one per core).\n"
 "  -h, --help            this text.\n"
-"  -V, --version         the version.\n"
+"  -V, --version         the version and the default configuration file.\n"
 "\n"
 "kilnet runs in the foreground and logs to standard error (or server.access_log).\n"
-"SIGTERM or SIGINT stops it. Certificates are read from server.cert_dir as\n"
-"NAME.crt and NAME.key for each hostname, and generated there (self-signed ECDSA\n"
-"P-256, key mode 0600) when missing.\n"
+"SIGTERM or SIGINT stops it: responses in flight finish first. SIGHUP reloads:\n"
+"the config, the dataset, capsule/ and the certificates are read again and a new\n"
+"site replaces the old one; on an error the old site keeps serving. Started as\n"
+"root, the workers switch to server.user (default nobody); as another user,\n"
+"ports below 1024 (Gopher's 70) need CAP_NET_BIND_SERVICE. Certificates are read\n"
+"from server.cert_dir as NAME.crt and NAME.key for each hostname, and generated\n"
+"there (self-signed ECDSA P-256, key mode 0600) when missing.\n"
 "\n"
 "Exit status: 0 on success, 1 on a configuration or start-up error, 2 on a usage\n"
 "error.\n"
 "\n"
 "Examples:\n"
-"  kilnet -t -c conf/kilnet.conf\n"
-"  kilnet -c conf/kilnet.conf --hostname localhost \\\n"
-"         --gemini 127.0.0.1:1965 --gopher 127.0.0.1:7070\n"
-"  kilnet -c conf/kilnet.conf --render /tmp/site\n";
+"  check a config after editing it, then publish it to the running server:\n"
+"    kilnet -t -c " KILNET_DEFAULT_CONF " && kill -HUP PID\n"
+"  serve on loopback, on ports that need no privilege:\n"
+"    kilnet -c " KILNET_DEFAULT_CONF " --hostname localhost \\\n"
+"           --gemini 127.0.0.1:1965 --gopher 127.0.0.1:7070\n"
+"  write the whole site to a folder, to read or diff it:\n"
+"    kilnet -c " KILNET_DEFAULT_CONF " --render /tmp/site\n"
+"\n"
+"More in the manual: kilnet(8), and kilnet.conf(5) for every setting with its\n"
+"default and the dataset's structure.\n";
 
 enum { OPT_RENDER = 256, OPT_GEMINI, OPT_GOPHER, OPT_HOSTNAME, OPT_WORKERS };
 
@@ -153,7 +169,8 @@ parse_cmdline(int argc, char **argv, struct cmdline *cl)
 			printf("%s%s", usage_text, help_text);
 			exit(0);
 		case 'V':
-			printf("kilnet %s\n", KILNET_VERSION);
+			printf("kilnet %s\ndefault configuration: %s\n", KILNET_VERSION,
+			    KILNET_DEFAULT_CONF);
 			exit(0);
 		case ':':
 			return usage_error("%s needs an argument", argv[optind - 1]);
@@ -217,59 +234,103 @@ free_cmdline(struct cmdline *cl)
 	free(cl->gopher);
 }
 
+/* Reports collected messages: at start to stderr as they are (a compiler's
+ * "FILE:LINE: ..." lines); on a reload through the log, one line each, since
+ * the server's stderr may be a journal that wants its prefix. */
+static void
+report(const struct diag *d, int reloading, int errors, const char *prefix)
+{
+	if (!reloading) {
+		diag_print(d, prefix);
+		return;
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		if (errors)
+			log_error("%s", d->msgs[i]);
+		else
+			log_warn("%s", d->msgs[i]);
+	}
+}
+
+/*
+ * Everything served comes from here, at start and on each SIGHUP: the config
+ * file with the command line over it, the site rendered from it, and (when
+ * tls) the certificates. On failure every problem is reported and *g is left
+ * empty; nothing half-built escapes.
+ */
+static int
+load(const struct cmdline *cl, struct server_gen *g, int with_tls, int reloading)
+{
+	struct diag d = { 0 };
+
+	memset(g, 0, sizeof(*g));
+	g->cfg = xcalloc(1, sizeof(*g->cfg));
+	if (config_load(cl->config, g->cfg, &d) == -1) {
+		report(&d, reloading, 1, NULL);
+		if (reloading)
+			log_error("%s: %zu error%s", cl->config, d.n, d.n == 1 ? "" : "s");
+		else
+			fprintf(stderr, "kilnet: %s: %zu error%s, nothing served\n",
+			    cl->config, d.n, d.n == 1 ? "" : "s");
+		goto fail;
+	}
+	apply_cmdline(cl, g->cfg);
+
+	/* The site is rendered for -t too: a dataset that cannot render is an error. */
+	g->site = site_build(g->cfg, &d);
+	report(&d, reloading, g->site == NULL, "kilnet: ");
+	if (g->site == NULL)
+		goto fail;
+	diag_clear(&d);
+	if (with_tls && (g->tls = tls_setup(g->cfg, &d)) == NULL) {
+		report(&d, reloading, 1, "kilnet: ");
+		goto fail;
+	}
+	diag_clear(&d);
+	return 0;
+fail:
+	diag_clear(&d);
+	server_gen_free(g);
+	return -1;
+}
+
+/* The server's reload callback (SIGHUP): the same sources, read again. */
+static int
+reload(void *arg, struct server_gen *out)
+{
+	return load(arg, out, 1, 1);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct cmdline cl;
-	struct config cfg;
+	struct server_gen g = { 0 };
 	struct diag d = { 0 };
-	struct site *site = NULL;
-	struct tls *tls = NULL;
 	int rc;
 
 	if ((rc = parse_cmdline(argc, argv, &cl)) != 0) {
 		free_cmdline(&cl);
 		return rc;
 	}
-	memset(&cfg, 0, sizeof(cfg));
-	if (config_load(cl.config, &cfg, &d) == -1) {
-		diag_print(&d, NULL);
-		fprintf(stderr, "kilnet: %s: %zu error%s, nothing served\n", cl.config,
-		    d.n, d.n == 1 ? "" : "s");
-		rc = 1;
-		goto out;
-	}
-	apply_cmdline(&cl, &cfg);
-
-	/* The site is rendered for -t too: a dataset that cannot render is an error. */
-	site = site_build(&cfg, &d);
-	diag_print(&d, "kilnet: ");
-	if (site == NULL) {
-		rc = 1;
-		goto out;
-	}
-	diag_clear(&d);
-
-	if (cl.test) {
-		printf("kilnet: configuration OK\n");
-		rc = 0;
-	} else if (cl.render != NULL) {
-		rc = site_export(site, cl.render, &d) == 0 ? 0 : 1;
-		diag_print(&d, "kilnet: ");
-	} else {
-		log_init(cfg.access_log, cfg.log_anonymise, 0);
-		if ((tls = tls_setup(&cfg, &d)) == NULL) {
-			diag_print(&d, "kilnet: ");
+	if (cl.test || cl.render != NULL) {
+		if (load(&cl, &g, 0, 0) == -1) {
 			rc = 1;
-			goto out;
+		} else if (cl.test) {
+			printf("kilnet: configuration OK\n");
+			rc = 0;
+		} else {
+			rc = site_export(g.site, cl.render, &d) == 0 ? 0 : 1;
+			diag_print(&d, "kilnet: ");
 		}
-		rc = server_run(&cfg, site, tls);
+	} else if (load(&cl, &g, 1, 0) == -1) {
+		rc = 1;
+	} else {
+		log_init(g.cfg->access_log, g.cfg->log_anonymise, 0);
+		rc = server_run(&g, reload, &cl);
 	}
-out:
 	diag_clear(&d);
-	tls_free(tls);
-	site_free(site);
-	config_free(&cfg);
+	server_gen_free(&g);
 	free_cmdline(&cl);
 	return rc;
 }

@@ -1,10 +1,13 @@
 /*
- * server.c: the network side. Binds the listeners, forks the workers (each with
- * its own libevent loop and its own SO_REUSEPORT sockets), and carries every
- * connection through its steps, each with a deadline:
+ * server.c: the network side. The master binds the listeners (one set of
+ * SO_REUSEPORT sockets per worker slot, kept for its whole life), forks the
+ * workers (each with its own libevent loop and its slot's sockets), and on
+ * SIGHUP swaps in a new generation of workers serving the reloaded site. Each
+ * worker carries every connection through its steps, each with a deadline:
  *
- *   accept -> [peek: Gopher port, TLS or plain?] -> handshake -> read request
- *          -> gemini_respond / gopher_respond -> write -> close_notify -> close
+ *   accept -> [PROXY header] -> [peek: Gopher port, TLS or plain?] -> handshake
+ *          -> read request -> rate limit -> gemini_respond / gopher_respond
+ *          -> write -> close_notify -> close
  *
  * SSL_* is driven from our own event callbacks on the non-blocking socket (no
  * bufferevent): one struct event per connection, carrying both the readiness
@@ -12,14 +15,18 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,13 +53,20 @@
 #define RESPAWN_MIN_MS    1000
 /* The master kills workers that have not stopped this long after SIGTERM. */
 #define STOP_GRACE_MS     (DRAIN_MS + 3000)
+/* A retired worker (after a reload) finishes its connections, each bounded by
+ * its own deadlines; past those and this margin the master kills it. */
+#define RETIRE_GRACE_MS   3000
+/* The master's longest sleep between checks of its deadlines. */
+#define MASTER_TICK_MS    250
 
 enum proto { P_GEMINI, P_GOPHER, P_GOPHERS };
 static const char *const proto_names[] = { "gemini", "gopher", "gophers" };
 
-enum state { ST_PEEK, ST_HANDSHAKE, ST_READ, ST_WRITE, ST_SHUTDOWN, ST_LINGER };
+enum state { ST_PROXY, ST_PEEK, ST_HANDSHAKE, ST_READ, ST_WRITE, ST_SHUTDOWN,
+    ST_LINGER };
 static const char *const state_names[] = {
-	"first byte", "handshake", "request", "write", "close_notify", "linger"
+	"PROXY header", "first byte", "handshake", "request", "write",
+	"close_notify", "linger"
 };
 
 struct worker;
@@ -62,6 +76,7 @@ struct listener {
 	struct worker    *w;
 	int               fd;
 	int               gopher;       /* 0: Gemini (TLS), 1: Gopher (autodetect) */
+	int               proxy;        /* a PROXY protocol header comes first */
 	char              name[64];     /* "127.0.0.1:1965", for messages */
 };
 
@@ -74,12 +89,14 @@ struct conn {
 	unsigned char     proto;        /* enum proto */
 	unsigned char     state;        /* enum state */
 	unsigned char     logged;
+	unsigned char     counted;      /* in the rate limiter's connection count */
 	long              start;        /* accept time, ms (monotonic) */
 	long              deadline;     /* of the current state, ms */
-	union {
-		struct sockaddr      sa;
-		struct sockaddr_in   in;
-		struct sockaddr_in6  in6;
+	union {                         /* the client; from the PROXY header if any */
+		struct sockaddr          sa;
+		struct sockaddr_in       in;
+		struct sockaddr_in6      in6;
+		struct sockaddr_storage  ss;
 	} addr;
 	struct reply      reply;
 	size_t            sent;
@@ -91,6 +108,7 @@ struct worker {
 	const struct config  *cfg;
 	const struct site    *site;
 	struct tls           *tls;
+	struct ratelimit     *rl;        /* NULL: no limits configured */
 	struct event_base    *base;
 	struct listener      *ls;
 	size_t                n_ls;
@@ -98,8 +116,9 @@ struct worker {
 	int                   n_conns;
 	int                   max_conns;
 	int                   paused;    /* listeners off: cap reached or EMFILE */
-	int                   stopping;
-	struct event         *sig_term, *sig_int, *resume_ev;
+	int                   stopping;  /* SIGTERM: drain for DRAIN_MS, then exit */
+	int                   retiring;  /* SIGUSR2 (reload): finish all, then exit */
+	struct event         *sig_term, *sig_int, *sig_retire, *resume_ev;
 };
 
 static void  conn_step(struct conn *);
@@ -221,43 +240,13 @@ listen_name(const struct listen_addr *la, char *out, size_t size)
 }
 
 static const char *
-listen_setting(int gopher)
+listen_setting(int gopher, int proxy)
 {
+	if (proxy)
+		return gopher ? "server.gopher.proxy_listen"
+		    : "server.gemini.proxy_listen";
 	return gopher ? "server.gopher.listen or --gopher"
 	    : "server.gemini.listen or --gemini";
-}
-
-/* Every address is bound once, all at the same time, by the master: a port in
- * use or two overlapping addresses are reported before anything is served. */
-static int
-check_addresses(const struct config *cfg)
-{
-	size_t n = cfg->n_gemini_listen + cfg->n_gopher_listen, i;
-	int *fds = xcalloc(n, sizeof(*fds)), rc = 0;
-	char name[64];
-
-	for (i = 0; i < n; i++) {
-		int gopher = i >= cfg->n_gemini_listen;
-		const struct listen_addr *la = gopher ?
-		    &cfg->gopher_listen[i - cfg->n_gemini_listen] : &cfg->gemini_listen[i];
-
-		if ((fds[i] = open_socket(la, 0, 0)) == -1) {
-			listen_name(la, name, sizeof(name));
-			fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s\n",
-			    name, listen_setting(gopher), strerror(errno));
-			rc = -1;
-		}
-	}
-	for (i = 0; i < n; i++)
-		if (fds[i] != -1)
-			close(fds[i]);
-	free(fds);
-	if (n == 0) {
-		fprintf(stderr, KILNET_NAME ": nothing to listen on (server.gemini.listen, "
-		    "server.gopher.listen)\n");
-		rc = -1;
-	}
-	return rc;
 }
 
 static void
@@ -292,7 +281,7 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (w->paused && !w->stopping && w->n_conns < w->max_conns) {
+	if (w->paused && !w->stopping && !w->retiring && w->n_conns < w->max_conns) {
 		w->paused = 0;
 		listeners_enable(w, 1);
 	}
@@ -311,6 +300,13 @@ conn_cb(evutil_socket_t fd, short what, void *arg)
 		format_addr(&c->addr.sa, addr, sizeof(addr));
 		log_info("%s %s: %s deadline passed after %ld ms, closing", addr,
 		    proto_names[c->proto], state_names[c->state], now_ms() - c->start);
+		/* A client too slow to take its response: reset, so the kernel drops
+		 * what is queued for it now, instead of keeping an orphaned socket
+		 * that trickles megabytes to the same slow reader. */
+		if (c->state == ST_WRITE || c->state == ST_SHUTDOWN)
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER,
+			    &(struct linger){ .l_onoff = 1, .l_linger = 0 },
+			    sizeof(struct linger));
 		conn_close(c);
 		return;
 	}
@@ -349,6 +345,8 @@ conn_close(struct conn *c)
 	if (c->state >= ST_WRITE)
 		conn_log(c);
 	event_del(&c->ev);
+	if (c->counted)
+		ratelimit_close(w->rl, &c->addr.sa);
 	reply_free(&c->reply);
 	SSL_free(c->ssl);
 	close(c->fd);
@@ -360,7 +358,7 @@ conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	free(c);
 	w->n_conns--;
-	if (w->stopping) {
+	if (w->stopping || w->retiring) {
 		if (w->n_conns == 0)
 			event_base_loopbreak(w->base);
 	} else if (w->paused && w->n_conns < w->max_conns && w->resume_ev != NULL &&
@@ -422,18 +420,125 @@ conn_fail(struct conn *c, const char *what)
 	conn_close(c);
 }
 
+/* Over the rate limit: a reply that costs no page work, one small buffer.
+ * Gemini has a status for it (44 SLOW DOWN, META: seconds to wait); Gopher has
+ * none, so it gets the error menu line (type 3) that clients show. */
+static void
+conn_limited(struct conn *c, int wait)
+{
+	char addr[80];
+	char *p = malloc(96);
+	int n;
+
+	format_addr(&c->addr.sa, addr, sizeof(addr));
+	log_info("%s %s: rate limit: told to wait %d s", addr, proto_names[c->proto],
+	    wait);
+	if (p == NULL)
+		return;		/* no reply: the connection just closes */
+	if (c->proto == P_GEMINI) {
+		n = snprintf(p, 96, "44 %d\r\n", wait);
+		c->reply.status = 44;
+	} else {
+		n = snprintf(p, 96, "3rate limit: try again in %d s\t\terror.host\t1\r\n"
+		    ".\r\n", wait);
+		c->reply.status = 3;
+	}
+	c->reply.owned = (unsigned char *)p;
+	c->reply.data = c->reply.owned;
+	c->reply.len = (size_t)n;
+}
+
 static void
 conn_respond(struct conn *c)
 {
 	struct worker *w = c->w;
+	int wait;
 
+	c->state = ST_WRITE;
+	c->deadline = now_ms() + w->cfg->write_timeout_ms;
+	if (w->rl != NULL && (wait = ratelimit_take(w->rl, &c->addr.sa, now_ms())) > 0) {
+		conn_limited(c, wait);
+		return;
+	}
 	if (c->proto == P_GEMINI)
 		gemini_respond(w->site, SSL_get_servername(c->ssl,
 		    TLSEXT_NAMETYPE_host_name), c->buf, c->len, &c->reply);
 	else
 		gopher_respond(w->site, c->buf, c->len, &c->reply);
-	c->state = ST_WRITE;
-	c->deadline = now_ms() + w->cfg->write_timeout_ms;
+}
+
+/* Counts the connection for its address (max_per_address); 0, or -1 when the
+ * address has too many open: the connection is closed at once, which costs
+ * less than any reply (and a TLS alert would need a handshake first). */
+static int
+conn_admit(struct conn *c)
+{
+	char addr[80];
+
+	if (c->w->rl == NULL)
+		return 0;
+	if (ratelimit_open(c->w->rl, &c->addr.sa) == -1) {
+		format_addr(&c->addr.sa, addr, sizeof(addr));
+		log_info("%s %s: too many connections from this address, closing", addr,
+		    proto_names[c->proto]);
+		conn_close(c);
+		return -1;
+	}
+	c->counted = 1;
+	return 0;
+}
+
+/*
+ * The PROXY protocol header (v1 or v2), before any byte of the client's own.
+ * Bytes are peeked, and only a header's bytes are ever consumed: when
+ * proxy_parse asks for more, all bytes seen are part of the header (it is
+ * longer than they are), so they move into c->buf and the wait is for new
+ * bytes (a wait on bytes left in the socket would wake at once, again and
+ * again). Returns 1 when the header is read, 0 to wait, -1 closed.
+ */
+static int
+conn_proxy(struct conn *c)
+{
+	struct sockaddr_storage src;
+	char addr[80];
+	ssize_t r;
+	long n;
+
+	for (;;) {
+		r = recv(c->fd, c->buf + c->len, PROXY_MAX_HEADER - c->len, MSG_PEEK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN) {
+			conn_wait(c, EV_READ);
+			return 0;
+		}
+		if (r <= 0) {
+			conn_close(c);
+			return -1;
+		}
+		memset(&src, 0, sizeof(src));
+		n = proxy_parse(c->buf, c->len + (size_t)r, &src);
+		if (n == 0 && c->len + (size_t)r < PROXY_MAX_HEADER) {
+			if (recv(c->fd, c->buf + c->len, (size_t)r, 0) != r)
+				break;
+			c->len += (size_t)r;
+			continue;
+		}
+		if (n <= (long)c->len || n > (long)(c->len + (size_t)r))
+			break;		/* invalid (or a parser out of bounds) */
+		if (recv(c->fd, c->buf + c->len, (size_t)n - c->len, 0) !=
+		    (ssize_t)((size_t)n - c->len))
+			break;
+		if (src.ss_family == AF_INET || src.ss_family == AF_INET6)
+			memcpy(&c->addr.ss, &src, sizeof(src));
+		c->len = 0;
+		return 1;
+	}
+	format_addr(&c->addr.sa, addr, sizeof(addr));
+	log_info("%s %s: no valid PROXY protocol header, closing", addr,
+	    proto_names[c->proto]);
+	conn_close(c);
+	return -1;
 }
 
 /* Reads until the first LF, a full buffer or the client's end of stream.
@@ -582,6 +687,18 @@ conn_step(struct conn *c)
 
 	for (;;) {
 		switch (c->state) {
+		case ST_PROXY:
+			if (c->cap < PROXY_MAX_HEADER) {
+				if ((grown = conn_grow(c)) == NULL) {
+					conn_fail(c, "out of memory");
+					return;
+				}
+				c = grown;
+			}
+			if (conn_proxy(c) != 1 || conn_admit(c) == -1)
+				return;
+			c->state = c->proto == P_GEMINI ? ST_HANDSHAKE : ST_PEEK;
+			break;
 		case ST_PEEK:
 			r = recv(c->fd, &first, 1, MSG_PEEK);
 			if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -592,11 +709,13 @@ conn_step(struct conn *c)
 				conn_close(c);
 				return;
 			}
-			if ((grown = conn_grow(c)) == NULL) {
-				conn_fail(c, "out of memory");
-				return;
+			if (c->cap < GOPHER_MAX_REQUEST) {
+				if ((grown = conn_grow(c)) == NULL) {
+					conn_fail(c, "out of memory");
+					return;
+				}
+				c = grown;
 			}
-			c = grown;
 			if (first == 0x16) {	/* a TLS handshake record */
 				if ((c->ssl = tls_new(c->w->tls)) == NULL ||
 				    !SSL_set_fd(c->ssl, c->fd)) {
@@ -661,7 +780,7 @@ conn_step(struct conn *c)
 }
 
 static struct conn *
-conn_new(struct worker *w, int fd, int gopher, const struct sockaddr *sa,
+conn_new(struct worker *w, int fd, int gopher, int proxy, const struct sockaddr *sa,
     socklen_t salen)
 {
 	size_t cap = gopher ? 0 : GEMINI_MAX_REQUEST;
@@ -695,6 +814,9 @@ conn_new(struct worker *w, int fd, int gopher, const struct sockaddr *sa,
 		c->state = ST_HANDSHAKE;
 		c->deadline = c->start + w->cfg->handshake_timeout_ms;
 	}
+	/* The header comes within the first state's deadline. */
+	if (proxy)
+		c->state = ST_PROXY;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -746,11 +868,14 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 			}
 			return;		/* EAGAIN: all taken */
 		}
-		if ((c = conn_new(w, fd, l->gopher, &a.sa, alen)) == NULL) {
+		if ((c = conn_new(w, fd, l->gopher, l->proxy, &a.sa, alen)) == NULL) {
 			log_warn("%s: out of memory, connection refused", l->name);
 			close(fd);
 			continue;
 		}
+		/* Behind a proxy, the address to count comes with the header. */
+		if (c->state != ST_PROXY && conn_admit(c) == -1)
+			continue;
 		/* The client's first flight is often here already: no wait for it. */
 		if (c->state == ST_PEEK)
 			conn_wait(c, EV_READ);
@@ -761,6 +886,15 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 
 /* ------------------------------------------------------------ workers */
 
+/* Who a worker becomes before it serves, when kilnet was started as root. */
+struct privs {
+	int          drop;      /* 1: started as root */
+	uid_t        uid;
+	gid_t        gid;
+	const char  *user;      /* for messages; points into the current config */
+	pid_t        master;
+};
+
 static void
 stop_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -770,6 +904,12 @@ stop_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (w->stopping)
 		return;
+	/* The kernel has completed the handshakes of connections still queued on
+	 * our sockets; closing the sockets would reset them, too late for a client
+	 * or a proxy to retry elsewhere. Take them first and answer them too. */
+	for (size_t i = 0; i < w->n_ls && !w->paused; i++)
+		if (w->ls[i].fd != -1)
+			accept_cb(w->ls[i].fd, EV_READ, &w->ls[i]);
 	log_info("signal %d: stopping (%d connection%s open)", (int)sig, w->n_conns,
 	    w->n_conns == 1 ? "" : "s");
 	w->stopping = 1;
@@ -782,16 +922,34 @@ stop_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(w->base, &tv);
 }
 
-static int
-worker_listen(struct worker *w)
+/* After a reload: a new worker serves this slot's sockets already; this one
+ * stops accepting and exits once its connections are done. Each of them has
+ * its deadlines, so that is soon; the master kills a worker that overstays. */
+static void
+retire_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)sig;
+	(void)what;
+	if (w->stopping || w->retiring)
+		return;
+	w->retiring = 1;
+	listeners_close(w);
+	if (w->resume_ev != NULL)
+		event_del(w->resume_ev);
+	if (w->n_conns == 0)
+		event_base_loopbreak(w->base);
+}
+
+static void
+worker_listen(struct worker *w, const int *fds)
 {
 	const struct config *cfg = w->cfg;
 	size_t i;
 
 	w->n_ls = cfg->n_gemini_listen + cfg->n_gopher_listen;
-	w->ls = xcalloc(w->n_ls, sizeof(*w->ls));
-	for (i = 0; i < w->n_ls; i++)
-		w->ls[i].fd = -1;
+	w->ls = xcalloc(w->n_ls ? w->n_ls : 1, sizeof(*w->ls));
 	for (i = 0; i < w->n_ls; i++) {
 		struct listener *l = &w->ls[i];
 		const struct listen_addr *la;
@@ -799,36 +957,88 @@ worker_listen(struct worker *w)
 		l->gopher = i >= cfg->n_gemini_listen;
 		la = l->gopher ? &cfg->gopher_listen[i - cfg->n_gemini_listen]
 		    : &cfg->gemini_listen[i];
+		l->proxy = la->proxy;
 		l->w = w;
+		l->fd = fds[i];
 		listen_name(la, l->name, sizeof(l->name));
-		if ((l->fd = open_socket(la, 1, 1)) == -1) {
-			log_error("cannot listen on %s (%s): %s", l->name,
-			    listen_setting(l->gopher), strerror(errno));
-			return -1;
-		}
 		event_assign(&l->ev, w->base, l->fd, EV_READ | EV_PERSIST, accept_cb, l);
 	}
 	listeners_enable(w, 1);
+}
+
+/* Sockets are bound and keys read (by the master): from here on a worker needs
+ * neither root nor the files outside its chroot. */
+static int
+drop_privileges(const struct config *cfg, const struct privs *p)
+{
+	if (!p->drop)
+		return 0;
+	if (cfg->chroot_dir != NULL && *cfg->chroot_dir != '\0' &&
+	    (chroot(cfg->chroot_dir) == -1 || chdir("/") == -1)) {
+		log_error("cannot chroot to %s (server.chroot): %s", cfg->chroot_dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (setgroups(1, &p->gid) == -1 || setgid(p->gid) == -1 ||
+	    setuid(p->uid) == -1) {
+		log_error("cannot switch to user %s (server.user): %s", p->user,
+		    strerror(errno));
+		return -1;
+	}
+	if (p->uid != 0 && setuid(0) != -1) {
+		log_error("user %s (server.user): root could be regained", p->user);
+		return -1;
+	}
+#if defined(__SANITIZE_ADDRESS__)
+	/* The leak checker reads this process through ptrace at exit, which a
+	 * process that changed its user refuses; sanitizer builds only. */
+	prctl(PR_SET_DUMPABLE, 1);
+#endif
 	return 0;
 }
 
-/* One worker: its own event loop and sockets; returns its exit status. The
- * signals it handles are blocked by the caller and unblocked here, once the
- * loop can take them. */
+/* One worker: its own event loop on its slot's sockets; returns its exit
+ * status. The signals it handles are blocked by the caller and unblocked here,
+ * once the loop can take them. */
 static int
-worker_run(const struct config *cfg, const struct site *site, struct tls *tls,
-    int id, const sigset_t *oldmask)
+worker_run(const struct server_gen *g, const int *fds, int id,
+    const sigset_t *oldmask, const struct privs *p)
 {
+	const struct config *cfg = g->cfg;
 	struct event_config *ec;
 	struct worker w;
+	sigset_t late;
 	int rc = 0;
 
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
-	w.site = site;
-	w.tls = tls;
+	w.site = g->site;
+	w.tls = g->tls;
 	w.max_conns = cfg->max_connections > 0 ? cfg->max_connections : 1024;
+	/* Opened before the chroot and the change of user: the file may be
+	 * outside the one and not writable by the other. */
 	log_init(cfg->access_log, cfg->log_anonymise, id);
+	/* SIGHUP is the master's; one sent to the process group must not end a
+	 * worker (its default action). */
+	signal(SIGHUP, SIG_IGN);
+	if (drop_privileges(cfg, p) == -1) {
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		return 1;
+	}
+	/* A worker does not outlive its master (set after the change of user,
+	 * which clears it). */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != p->master) {
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		return 0;
+	}
+	if ((cfg->rate > 0 || cfg->max_per_address > 0) &&
+	    (w.rl = ratelimit_new(cfg->rate, cfg->burst, cfg->max_per_address,
+	    cfg->allow, cfg->n_allow)) == NULL) {
+		log_error("cannot set up the rate limits");
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		return 1;
+	}
 
 	if ((ec = event_config_new()) != NULL) {
 		/* One process, one thread: no locks; and the changelist turns the
@@ -840,36 +1050,53 @@ worker_run(const struct config *cfg, const struct site *site, struct tls *tls,
 	}
 	if (w.base == NULL) {
 		log_error("cannot start an event loop");
+		ratelimit_free(w.rl);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		return 1;
 	}
 	w.sig_term = evsignal_new(w.base, SIGTERM, stop_cb, &w);
 	w.sig_int = evsignal_new(w.base, SIGINT, stop_cb, &w);
+	w.sig_retire = evsignal_new(w.base, SIGUSR2, retire_cb, &w);
 	w.resume_ev = evtimer_new(w.base, resume_cb, &w);
-	if (w.sig_term == NULL || w.sig_int == NULL || w.resume_ev == NULL ||
-	    event_add(w.sig_term, NULL) == -1 || event_add(w.sig_int, NULL) == -1) {
+	if (w.sig_term == NULL || w.sig_int == NULL || w.sig_retire == NULL ||
+	    w.resume_ev == NULL || event_add(w.sig_term, NULL) == -1 ||
+	    event_add(w.sig_int, NULL) == -1 || event_add(w.sig_retire, NULL) == -1) {
 		log_error("cannot set up signal handling");
 		rc = 1;
-	} else if (worker_listen(&w) == -1) {
-		rc = 1;
+	} else {
+		worker_listen(&w, fds);
 	}
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	if (rc == 0)
 		event_base_dispatch(w.base);
 
-	listeners_close(&w);
+	/* Freeing a signal event restores the default action (the end of the
+	 * process): a late SIGTERM or SIGUSR2 must not end it that way. */
+	sigemptyset(&late);
+	sigaddset(&late, SIGTERM);
+	sigaddset(&late, SIGINT);
+	sigaddset(&late, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &late, NULL);
+	if (w.ls != NULL)
+		listeners_close(&w);
+	else
+		for (size_t i = 0; i < cfg->n_gemini_listen + cfg->n_gopher_listen; i++)
+			close(fds[i]);
 	if (w.n_conns > 0)
 		log_info("closing %d connection%s still open", w.n_conns,
 		    w.n_conns == 1 ? "" : "s");
-	w.stopping = 0;		/* no loopbreak from the closes below */
+	w.stopping = w.retiring = 0;	/* no loopbreak from the closes below */
 	while (w.conns != NULL)
 		conn_close(w.conns);
 	if (w.sig_term)
 		event_free(w.sig_term);
 	if (w.sig_int)
 		event_free(w.sig_int);
+	if (w.sig_retire)
+		event_free(w.sig_retire);
 	if (w.resume_ev)
 		event_free(w.resume_ev);
+	ratelimit_free(w.rl);
 	free(w.ls);
 	event_base_free(w.base);
 	return rc;
@@ -877,158 +1104,488 @@ worker_run(const struct config *cfg, const struct site *site, struct tls *tls,
 
 /* ------------------------------------------------------------ master */
 
-struct child {
-	pid_t  pid;      /* 0: not running */
-	long   started;
+/*
+ * With SO_REUSEPORT the kernel hashes each new connection to one socket of the
+ * group and queues it there until accepted; closing a socket resets what is
+ * queued on it. So the master opens one socket per address per worker slot and
+ * keeps them all while it serves: worker i accepts from slot i's sockets; on a
+ * reload the new worker i is given the same sockets (and what is queued there),
+ * while the old worker i closes its copies and finishes the connections it has.
+ * No connection is refused or reset by a reload.
+ */
+struct lsock {
+	struct listen_addr  la;      /* host owned */
+	int                 gopher;
+	int                *fd;      /* one per slot; -1: none */
 };
 
-static pid_t
-spawn(const struct config *cfg, const struct site *site, struct tls *tls, int id,
-    const sigset_t *oldmask, int *is_child, int *child_rc)
-{
-	pid_t pid = fork();
+struct child {
+	pid_t  pid;
+	int    slot;
+	int    retiring;     /* 0, 1: told to retire, 2: SIGUSR2 sent */
+	long   started;
+	long   retire_by;    /* retiring: killed if still running then */
+};
 
-	if (pid == 0) {
-		*is_child = 1;
-		*child_rc = worker_run(cfg, site, tls, id, oldmask);
-	} else if (pid == -1) {
-		log_error("fork: %s", strerror(errno));
+struct master {
+	struct server_gen  *g;
+	server_reload_fn    reload;
+	void               *reload_arg;
+	const sigset_t     *oldmask;
+	struct privs        privs;
+	struct lsock       *ls;
+	size_t              n_ls;
+	int                 n_slots;
+	struct child       *ch;
+	size_t              n_ch, cap_ch;
+	int                 stopping, rc;
+	long                stop_at;
+	int                 is_child, child_rc;   /* in a forked worker */
+};
+
+static int
+slots_for(const struct config *cfg)
+{
+	long cores;
+
+	if (cfg->workers > 0)
+		return cfg->workers;
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores > 0 ? (int)cores : 1;
+}
+
+/* Started as root, workers switch to server.user; the user must exist now,
+ * not at the first fork (then the error would be a dying worker). */
+static int
+resolve_privs(const struct config *cfg, struct privs *p)
+{
+	const char *user = cfg->user != NULL && *cfg->user ? cfg->user : "nobody";
+	struct passwd *pw;
+	struct stat st;
+
+	memset(p, 0, sizeof(*p));
+	p->master = getpid();
+	if (geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		log_error("server.user: no such user: %s", user);
+		return -1;
 	}
-	return pid;
+	if (cfg->chroot_dir != NULL && *cfg->chroot_dir != '\0') {
+		if (stat(cfg->chroot_dir, &st) == -1) {
+			log_error("server.chroot: %s: %s", cfg->chroot_dir,
+			    strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			log_error("server.chroot: %s: not a folder", cfg->chroot_dir);
+			return -1;
+		}
+	}
+	p->drop = 1;
+	p->uid = pw->pw_uid;
+	p->gid = pw->pw_gid;
+	p->user = cfg->user != NULL && *cfg->user ? cfg->user : "nobody";
+	return 0;
+}
+
+static int
+same_addr(const struct listen_addr *a, const struct listen_addr *b)
+{
+	unsigned char x[16], y[16];
+	int fa = strchr(a->host, ':') ? AF_INET6 : AF_INET;
+	int fb = strchr(b->host, ':') ? AF_INET6 : AF_INET;
+
+	if (a->port != b->port || fa != fb)
+		return 0;
+	if (inet_pton(fa, a->host, x) != 1 || inet_pton(fb, b->host, y) != 1)
+		return strcmp(a->host, b->host) == 0;
+	return memcmp(x, y, fa == AF_INET6 ? 16 : 4) == 0;
 }
 
 static void
-signal_children(struct child *ch, int n, int sig)
+lsocks_free(struct lsock *ls, size_t n, int n_slots)
 {
-	for (int i = 0; i < n; i++)
-		if (ch[i].pid > 0)
-			kill(ch[i].pid, sig);
+	for (size_t i = 0; i < n; i++) {
+		for (int s = 0; s < n_slots; s++)
+			if (ls[i].fd[s] != -1)
+				close(ls[i].fd[s]);
+		free(ls[i].la.host);
+		free(ls[i].fd);
+	}
+	free(ls);
 }
 
-/* The master only watches: it forwards SIGTERM/SIGINT, reaps the workers and
- * restarts one that died unexpectedly. Returns from a forked child too, with
- * *is_child set, so that the child unwinds through main's cleanup. */
+/*
+ * The sockets for cfg's addresses and n_slots workers, replacing m->ls: an
+ * address already open keeps its sockets (slot by slot), a new one is checked
+ * (bound once, without SO_REUSEPORT, so that a port held by anyone else fails)
+ * and opened, and sockets no longer needed are closed. On an error nothing
+ * changes. The order is the workers' listener order: Gemini, then Gopher.
+ */
 static int
-master_run(const struct config *cfg, const struct site *site, struct tls *tls,
-    int n, const sigset_t *set, const sigset_t *oldmask, int *is_child)
+lsocks_build(struct master *m, const struct config *cfg, int n_slots)
 {
-	struct child *ch = xcalloc((size_t)n, sizeof(*ch));
-	int running = 0, stopping = 0, rc = 0, child_rc = 0, i;
-	long stop_at = 0;
+	size_t n = cfg->n_gemini_listen + cfg->n_gopher_listen, i, j;
+	struct lsock *ls = xcalloc(n ? n : 1, sizeof(*ls));
+	long *from = xcalloc(n ? n : 1, sizeof(*from));
+	long *match = xcalloc(m->n_ls ? m->n_ls : 1, sizeof(*match));
+	int *check = xcalloc(n ? n : 1, sizeof(*check));
+	char name[64];
+	int rc = 0, s;
 
-	for (i = 0; i < n && rc == 0; i++) {
-		ch[i].pid = spawn(cfg, site, tls, i + 1, oldmask, is_child, &child_rc);
-		if (*is_child) {
-			free(ch);
-			return child_rc;
-		}
-		if (ch[i].pid == -1) {
-			ch[i].pid = 0;
-			rc = 1;
-			stopping = 1;
-			stop_at = now_ms();
-			signal_children(ch, n, SIGTERM);
-		} else {
-			ch[i].started = now_ms();
-			running++;
-		}
-	}
-	log_info("%d workers started", running);
-	while (running > 0) {
-		struct timespec ts = { 1, 0 };
-		siginfo_t si;
-		int sig, st;
-		pid_t pid;
+	for (j = 0; j < m->n_ls; j++)
+		match[j] = -1;
+	for (i = 0; i < n; i++) {
+		const struct listen_addr *la;
 
-		sig = sigtimedwait(set, &si, &ts);
-		if (sig == SIGTERM || sig == SIGINT) {
-			if (!stopping) {
-				log_info("signal %d: stopping the workers", sig);
-				stopping = 1;
-				stop_at = now_ms();
-				signal_children(ch, n, SIGTERM);
+		ls[i].gopher = i >= cfg->n_gemini_listen;
+		la = ls[i].gopher ? &cfg->gopher_listen[i - cfg->n_gemini_listen]
+		    : &cfg->gemini_listen[i];
+		ls[i].la = *la;
+		ls[i].la.host = xstrdup(la->host);
+		ls[i].fd = xcalloc((size_t)n_slots, sizeof(int));
+		for (s = 0; s < n_slots; s++)
+			ls[i].fd[s] = -1;
+		from[i] = -1;
+		for (j = 0; j < m->n_ls; j++) {
+			if (match[j] == -1 && same_addr(&m->ls[j].la, la)) {
+				match[j] = (long)i;
+				from[i] = (long)j;
+				break;
 			}
 		}
-		if (stopping && now_ms() - stop_at > STOP_GRACE_MS) {
+	}
+	if (n == 0) {
+		fprintf(stderr, KILNET_NAME ": nothing to listen on (server.gemini.listen, "
+		    "server.gopher.listen)\n");
+		rc = -1;
+	}
+	/* All new addresses bound at the same time: overlaps show too. */
+	for (i = 0; i < n; i++) {
+		check[i] = -1;
+		if (from[i] != -1)
+			continue;
+		if ((check[i] = open_socket(&ls[i].la, 0, 0)) == -1) {
+			listen_name(&ls[i].la, name, sizeof(name));
+			fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s\n",
+			    name, listen_setting(ls[i].gopher, ls[i].la.proxy),
+			    strerror(errno));
+			rc = -1;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (check[i] != -1)
+			close(check[i]);
+	for (i = 0; i < n && rc == 0; i++) {
+		for (s = 0; s < n_slots && rc == 0; s++) {
+			if (from[i] != -1 && s < m->n_slots) {
+				ls[i].fd[s] = m->ls[from[i]].fd[s];
+				continue;
+			}
+			if ((ls[i].fd[s] = open_socket(&ls[i].la, 1, 1)) == -1) {
+				listen_name(&ls[i].la, name, sizeof(name));
+				fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s\n",
+				    name, listen_setting(ls[i].gopher, ls[i].la.proxy),
+				    strerror(errno));
+				rc = -1;
+			}
+		}
+	}
+	if (rc == 0) {
+		/* Kept sockets now belong to the new set; the rest are closed. */
+		for (j = 0; j < m->n_ls; j++)
+			for (s = 0; s < m->n_slots; s++)
+				if (match[j] != -1 && s < n_slots)
+					m->ls[j].fd[s] = -1;
+		lsocks_free(m->ls, m->n_ls, m->n_slots);
+		m->ls = ls;
+		m->n_ls = n;
+		m->n_slots = n_slots;
+	} else {
+		for (i = 0; i < n; i++)
+			for (s = 0; s < n_slots; s++)
+				if (from[i] != -1 && s < m->n_slots)
+					ls[i].fd[s] = -1;	/* borrowed */
+		lsocks_free(ls, n, n_slots);
+	}
+	free(from);
+	free(match);
+	free(check);
+	return rc;
+}
+
+/* Forks the worker for one slot. Returns 0 (in the master, or in the child
+ * with m->is_child set once the worker is done) or -1. */
+static int
+spawn(struct master *m, int slot)
+{
+	pid_t pid;
+
+	if (m->n_ch == m->cap_ch) {
+		m->cap_ch = m->cap_ch ? 2 * m->cap_ch : 8;
+		m->ch = xrealloc(m->ch, m->cap_ch * sizeof(*m->ch));
+	}
+	if ((pid = fork()) == -1) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		size_t n = m->n_ls;
+		int *fds = xcalloc(n ? n : 1, sizeof(int));
+
+		/* Only this slot's sockets stay open in the worker. */
+		for (size_t i = 0; i < n; i++) {
+			fds[i] = m->ls[i].fd[slot];
+			m->ls[i].fd[slot] = -1;
+		}
+		lsocks_free(m->ls, m->n_ls, m->n_slots);
+		m->ls = NULL;
+		m->n_ls = 0;
+		free(m->ch);
+		m->ch = NULL;
+		m->n_ch = m->cap_ch = 0;
+		m->is_child = 1;
+		m->child_rc = worker_run(m->g, fds, slot + 1, m->oldmask, &m->privs);
+		free(fds);
+		return 0;
+	}
+	m->ch[m->n_ch].pid = pid;
+	m->ch[m->n_ch].slot = slot;
+	m->ch[m->n_ch].retiring = 0;
+	m->ch[m->n_ch].started = now_ms();
+	m->ch[m->n_ch].retire_by = 0;
+	m->n_ch++;
+	return 0;
+}
+
+/* Starts a worker for every slot that has none serving (at start, after a
+ * reload, after a crash). -1 when a fork failed. */
+static int
+ensure_workers(struct master *m, int restart)
+{
+	int rc = 0;
+
+	for (int s = 0; s < m->n_slots && !m->is_child; s++) {
+		size_t k;
+
+		for (k = 0; k < m->n_ch; k++)
+			if (m->ch[k].slot == s && !m->ch[k].retiring)
+				break;
+		if (k < m->n_ch)
+			continue;
+		if (spawn(m, s) == -1)
+			rc = -1;
+		else if (restart && !m->is_child)
+			log_info("worker %d restarted (pid %d)", s + 1,
+			    (int)m->ch[m->n_ch - 1].pid);
+	}
+	return rc;
+}
+
+static void
+master_stop(struct master *m, int sig)
+{
+	if (m->stopping)
+		return;
+	if (sig != 0)
+		log_info("signal %d: stopping the workers", sig);
+	m->stopping = 1;
+	m->stop_at = now_ms();
+	for (size_t k = 0; k < m->n_ch; k++)
+		kill(m->ch[k].pid, SIGTERM);
+	/* Workers close their copies as they stop; nothing accepts after that. */
+	lsocks_free(m->ls, m->n_ls, m->n_slots);
+	m->ls = NULL;
+	m->n_ls = 0;
+}
+
+/* SIGHUP: a whole new generation, or (on any error) none and the old serves. */
+static void
+master_reload(struct master *m)
+{
+	const struct config *old = m->g->cfg;
+	struct server_gen ng;
+	struct privs np;
+	long bound;
+
+	log_info("signal %d: reloading %s", SIGHUP, old->file);
+	/* What an old worker may still need: each connection's longest life. */
+	bound = (old->handshake_timeout_ms > old->request_timeout_ms ?
+	    old->handshake_timeout_ms : old->request_timeout_ms) +
+	    old->write_timeout_ms + LINGER_MS + RETIRE_GRACE_MS;
+	if (m->reload(m->reload_arg, &ng) == -1) {
+		log_error("reload failed: still serving the previous site");
+		return;
+	}
+	if (resolve_privs(ng.cfg, &np) == -1 ||
+	    lsocks_build(m, ng.cfg, slots_for(ng.cfg)) == -1) {
+		server_gen_free(&ng);
+		log_error("reload failed: still serving the previous site");
+		return;
+	}
+	tls_keep_tickets(ng.tls, m->g->tls);
+	server_gen_free(m->g);
+	*m->g = ng;
+	m->privs = np;
+	for (size_t k = 0; k < m->n_ch; k++) {
+		if (m->ch[k].retiring)
+			continue;	/* retired by an earlier reload */
+		m->ch[k].retiring = 1;
+		m->ch[k].retire_by = now_ms() + bound;
+	}
+	/* The new workers first: the sockets are shared, so whichever accepts a
+	 * queued connection serves it, and none waits for a worker to start. */
+	ensure_workers(m, 0);
+	if (m->is_child)
+		return;
+	for (size_t k = 0; k < m->n_ch; k++) {
+		if (m->ch[k].retiring == 1) {
+			kill(m->ch[k].pid, SIGUSR2);
+			m->ch[k].retiring = 2;
+		}
+	}
+	log_info("reloaded: %zu pages (%zu Gemini, %zu Gopher), %d worker%s",
+	    m->g->site->n_gemini + m->g->site->n_gopher, m->g->site->n_gemini,
+	    m->g->site->n_gopher, m->n_slots, m->n_slots == 1 ? "" : "s");
+}
+
+static void
+master_reap(struct master *m)
+{
+	struct child c;
+	pid_t pid;
+	size_t k;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (k = 0; k < m->n_ch && m->ch[k].pid != pid; k++)
+			;
+		if (k == m->n_ch)
+			continue;
+		c = m->ch[k];
+		m->ch[k] = m->ch[--m->n_ch];
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (m->stopping || c.retiring))
+			continue;
+		if (WIFSIGNALED(st))
+			log_error("worker %d (pid %d) killed by signal %d", c.slot + 1,
+			    (int)pid, WTERMSIG(st));
+		else
+			log_error("worker %d (pid %d) exited with status %d", c.slot + 1,
+			    (int)pid, WEXITSTATUS(st));
+		if (m->stopping) {
+			m->rc = 1;
+		} else if (!c.retiring && now_ms() - c.started < RESPAWN_MIN_MS) {
+			log_error("worker %d died at start: stopping", c.slot + 1);
+			m->rc = 1;
+			master_stop(m, 0);
+		}
+	}
+}
+
+/* The master only watches: it reloads on SIGHUP, forwards SIGTERM/SIGINT,
+ * reaps the workers and restarts one that died. Returns from a forked child
+ * too, with m->is_child set, so that the child unwinds through main's cleanup. */
+static void
+master_run(struct master *m, const sigset_t *wait_set)
+{
+	if (ensure_workers(m, 0) == -1 && !m->is_child) {
+		m->rc = 1;
+		master_stop(m, 0);
+	}
+	if (m->is_child)
+		return;
+	if (!m->stopping)
+		log_info("%d worker%s started", m->n_slots, m->n_slots == 1 ? "" : "s");
+	for (;;) {
+		struct timespec ts = { 0, MASTER_TICK_MS * 1000000L };
+		siginfo_t si;
+		long now;
+		int sig;
+
+		if (!m->stopping) {
+			ensure_workers(m, 1);
+			if (m->is_child)
+				return;
+		}
+		if (m->stopping && m->n_ch == 0)
+			break;
+		sig = sigtimedwait(wait_set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			master_stop(m, sig);
+		} else if (sig == SIGHUP && !m->stopping) {
+			master_reload(m);
+			if (m->is_child)
+				return;
+		}
+		now = now_ms();
+		for (size_t k = 0; k < m->n_ch; k++) {
+			if (m->ch[k].retiring && now > m->ch[k].retire_by) {
+				log_warn("worker %d (pid %d) still running after its "
+				    "connections' deadlines: killing it", m->ch[k].slot + 1,
+				    (int)m->ch[k].pid);
+				kill(m->ch[k].pid, SIGKILL);
+				m->ch[k].retire_by = LONG_MAX;
+			}
+		}
+		if (m->stopping && now - m->stop_at > STOP_GRACE_MS) {
 			log_warn("workers still running %d ms after the signal: killing "
 			    "them", STOP_GRACE_MS);
-			signal_children(ch, n, SIGKILL);
-			stop_at = now_ms();
-			rc = 1;
+			for (size_t k = 0; k < m->n_ch; k++)
+				kill(m->ch[k].pid, SIGKILL);
+			m->stop_at = now;
+			m->rc = 1;
 		}
-		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-			for (i = 0; i < n && ch[i].pid != pid; i++)
-				;
-			if (i == n)
-				continue;
-			ch[i].pid = 0;
-			running--;
-			if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && stopping)
-				continue;
-			if (WIFSIGNALED(st))
-				log_error("worker %d (pid %d) killed by signal %d", i + 1,
-				    (int)pid, WTERMSIG(st));
-			else
-				log_error("worker %d (pid %d) exited with status %d", i + 1,
-				    (int)pid, WEXITSTATUS(st));
-			if (stopping) {
-				rc = 1;
-			} else if (now_ms() - ch[i].started < RESPAWN_MIN_MS) {
-				log_error("worker %d died at start: stopping", i + 1);
-				rc = 1;
-				stopping = 1;
-				stop_at = now_ms();
-				signal_children(ch, n, SIGTERM);
-			} else {
-				ch[i].pid = spawn(cfg, site, tls, i + 1, oldmask, is_child,
-				    &child_rc);
-				if (*is_child) {
-					free(ch);
-					return child_rc;
-				}
-				if (ch[i].pid > 0) {
-					ch[i].started = now_ms();
-					running++;
-					log_info("worker %d restarted (pid %d)", i + 1,
-					    (int)ch[i].pid);
-				} else {
-					ch[i].pid = 0;
-				}
-			}
-		}
+		master_reap(m);
 	}
-	free(ch);
-	return rc;
+}
+
+void
+server_gen_free(struct server_gen *g)
+{
+	tls_free(g->tls);
+	site_free(g->site);
+	if (g->cfg != NULL) {
+		config_free(g->cfg);
+		free(g->cfg);
+	}
+	memset(g, 0, sizeof(*g));
 }
 
 int
-server_run(const struct config *cfg, const struct site *site, struct tls *tls)
+server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 {
-	sigset_t set, oldmask;
-	int n = cfg->workers, is_child = 0, rc;
-	long cores;
+	sigset_t block, wait_set, oldmask;
+	struct master m;
 
+	/* A client that goes away mid-write costs its connection, not the
+	 * process (SSL_write writes with write(2), which raises SIGPIPE). */
 	signal(SIGPIPE, SIG_IGN);
-	if (check_addresses(cfg) == -1)
+	memset(&m, 0, sizeof(m));
+	m.g = g;
+	m.reload = reload;
+	m.reload_arg = arg;
+	m.oldmask = &oldmask;
+	if (resolve_privs(g->cfg, &m.privs) == -1 ||
+	    lsocks_build(&m, g->cfg, slots_for(g->cfg)) == -1)
 		return 1;
-	if (n <= 0) {
-		cores = sysconf(_SC_NPROCESSORS_ONLN);
-		n = cores > 0 ? (int)cores : 1;
-	}
-	/* Blocked from here: a signal arriving before a loop can take it waits. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, &oldmask);
-	if (n == 1) {
-		rc = worker_run(cfg, site, tls, 1, &oldmask);
-	} else {
-		rc = master_run(cfg, site, tls, n, &set, &oldmask, &is_child);
-		if (!is_child)
-			sigprocmask(SIG_SETMASK, &oldmask, NULL);
-	}
-	if (!is_child)
-		log_info("stopped");
-	return rc;
+	/* Blocked from here: a signal arriving before a loop can take it waits.
+	 * SIGUSR2 (retire) is only for workers: blocked so that one sent to a
+	 * worker still starting waits for its handler. */
+	sigemptyset(&wait_set);
+	sigaddset(&wait_set, SIGTERM);
+	sigaddset(&wait_set, SIGINT);
+	sigaddset(&wait_set, SIGCHLD);
+	sigaddset(&wait_set, SIGHUP);
+	block = wait_set;
+	sigaddset(&block, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &block, &oldmask);
+	master_run(&m, &wait_set);
+	if (m.is_child)
+		return m.child_rc;
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	lsocks_free(m.ls, m.n_ls, m.n_slots);
+	free(m.ch);
+	log_info("stopped");
+	return m.rc;
 }

@@ -4,7 +4,8 @@
  * Gemini clients pin it, TOFU), picked by SNI during the handshake. Session
  * tickets use keys derived from one secret made here, before the workers fork,
  * so every worker and every host context can resume any ticket; the keys
- * rotate with the clock, so workers agree on them without talking.
+ * rotate with the clock, so workers agree on them without talking. A reload
+ * carries the secret over to the new contexts (tls_keep_tickets).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -457,6 +458,14 @@ tls_setup(const struct config *cfg, struct diag *d)
 	SSL_CTX_set_tlsext_servername_callback(t->ctx[0], servername_cb);
 	SSL_CTX_set_tlsext_servername_arg(t->ctx[0], t);
 	return t;
+}
+
+void
+tls_keep_tickets(struct tls *to, const struct tls *from)
+{
+	memcpy(to->secret, from->secret, sizeof(to->secret));
+	memcpy(to->prefix, from->prefix, sizeof(to->prefix));
+	memset(to->keys, 0, sizeof(to->keys));	/* derived again on first use */
 }
 
 SSL *

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,7 +35,8 @@ static const char usage_text[] =
 "usage: gemget [--sni NAME | --no-sni] [--no-crlf] [--slow MS] [--cert-out FILE]\n"
 "              [--sess-in FILE] [--sess-out FILE] [--tls12 | --tls13]\n"
 "              [--client-cert FILE --client-key FILE] [--timeout SEC] [--plain]\n"
-"              HOST PORT REQUEST\n";
+"              [--read-slow MS] [--read-size N] [--rcvbuf N] [--bind ADDR]\n"
+"              [--first BYTES] HOST PORT REQUEST\n";
 
 static const char help_text[] =
 "\n"
@@ -57,6 +59,12 @@ static const char help_text[] =
 "                     present a client certificate.\n"
 "  --timeout SEC      give up after SEC seconds in all (default: 15).\n"
 "  --plain            no TLS: plain TCP (Gopher).\n"
+"  --read-slow MS     wait MS milliseconds after each read of the response.\n"
+"  --read-size N      read at most N bytes at a time (default 16384).\n"
+"  --rcvbuf N         set the socket's receive buffer (SO_RCVBUF) to N bytes.\n"
+"  --bind ADDR        connect from the local address ADDR (e.g. 127.0.0.2).\n"
+"  --first BYTES      send BYTES (C escapes as in REQUEST) on the connection\n"
+"                     before anything else (before TLS): a PROXY header.\n"
 "  -h, --help         this text.\n"
 "\n"
 "Exit status: 0 the server ended with a TLS close_notify (--plain: it closed the\n"
@@ -64,7 +72,8 @@ static const char help_text[] =
 "ended without close_notify (or was reset), 4 timeout.\n";
 
 enum { O_SNI = 256, O_NOSNI, O_NOCRLF, O_SLOW, O_CERTOUT, O_SESSIN, O_SESSOUT,
-    O_TLS12, O_TLS13, O_TIMEOUT, O_PLAIN, O_CCERT, O_CKEY };
+    O_TLS12, O_TLS13, O_TIMEOUT, O_PLAIN, O_CCERT, O_CKEY, O_READSLOW,
+    O_READSIZE, O_RCVBUF, O_BIND, O_FIRST };
 
 static const struct option options[] = {
 	{ "sni",         required_argument, NULL, O_SNI },
@@ -80,6 +89,11 @@ static const struct option options[] = {
 	{ "plain",       no_argument,       NULL, O_PLAIN },
 	{ "client-cert", required_argument, NULL, O_CCERT },
 	{ "client-key",  required_argument, NULL, O_CKEY },
+	{ "read-slow",   required_argument, NULL, O_READSLOW },
+	{ "read-size",   required_argument, NULL, O_READSIZE },
+	{ "rcvbuf",      required_argument, NULL, O_RCVBUF },
+	{ "bind",        required_argument, NULL, O_BIND },
+	{ "first",       required_argument, NULL, O_FIRST },
 	{ "help",        no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -93,6 +107,11 @@ struct opts {
 	int         version;      /* 0, TLS1_2_VERSION or TLS1_3_VERSION */
 	double      timeout;
 	int         plain;
+	long        read_slow_ms; /* pause after each read */
+	long        read_size;    /* bytes per read, at most the buffer */
+	long        rcvbuf;       /* SO_RCVBUF; 0: the kernel's */
+	const char *bind;         /* local address, or NULL */
+	const char *first;        /* sent before anything else, or NULL */
 };
 
 /* The timeout covers everything, connect included: a SIGALRM ends the process. */
@@ -158,7 +177,30 @@ decode_request(const char *s, unsigned char *out)
 }
 
 static int
-tcp_connect(const char *host, const char *port)
+bind_local(int fd, int family, const char *addr)
+{
+	struct sockaddr_in a4;
+	struct sockaddr_in6 a6;
+	int r = -1;
+
+	memset(&a4, 0, sizeof(a4));
+	memset(&a6, 0, sizeof(a6));
+	if (family == AF_INET && inet_pton(AF_INET, addr, &a4.sin_addr) == 1) {
+		a4.sin_family = AF_INET;
+		r = bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+	} else if (family == AF_INET6 && inet_pton(AF_INET6, addr, &a6.sin6_addr) == 1) {
+		a6.sin6_family = AF_INET6;
+		r = bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+	} else {
+		errno = EINVAL;
+	}
+	if (r == -1)
+		fprintf(stderr, "gemget: --bind %s: %s\n", addr, strerror(errno));
+	return r;
+}
+
+static int
+tcp_connect(const char *host, const char *port, const struct opts *o)
 {
 	struct addrinfo hints, *res, *ai;
 	int fd = -1, rc;
@@ -174,6 +216,15 @@ tcp_connect(const char *host, const char *port)
 		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
 		if (fd == -1)
 			continue;
+		/* Before connect: the window offered to the server follows it. */
+		if (o->rcvbuf > 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ (int)o->rcvbuf },
+			    sizeof(int));
+		if (o->bind != NULL && bind_local(fd, ai->ai_family, o->bind) == -1) {
+			close(fd);
+			fd = -1;
+			break;
+		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 			int one = 1;
 
@@ -192,6 +243,23 @@ tcp_connect(const char *host, const char *port)
 		    strerror(errno));
 	freeaddrinfo(res);
 	return fd;
+}
+
+static void
+sleep_ms(long ms);
+
+/* Reads the response in pieces of o->read_size, pausing o->read_slow_ms after
+ * each: a slow reader, for the server's write deadline. */
+static size_t
+read_piece(const struct opts *o, size_t cap)
+{
+	static int first = 1;
+
+	if (!first && o->read_slow_ms > 0)
+		sleep_ms(o->read_slow_ms);
+	first = 0;
+	return o->read_size > 0 && (size_t)o->read_size < cap ? (size_t)o->read_size
+	    : cap;
 }
 
 static void
@@ -265,7 +333,7 @@ run_plain(int fd, const unsigned char *req, size_t n, const struct opts *o)
 
 	send_plain(fd, req, n, o->slow_ms);
 	for (;;) {
-		r = recv(fd, buf, sizeof(buf), 0);
+		r = recv(fd, buf, read_piece(o, sizeof(buf)), 0);
 		if (r > 0) {
 			write_stdout(buf, (size_t)r);
 			continue;
@@ -412,7 +480,7 @@ run_tls(int fd, const unsigned char *req, size_t n, const struct opts *o)
 	}
 	send_tls(ssl, req, n, o->slow_ms);
 	for (;;) {
-		r = SSL_read(ssl, buf, sizeof(buf));
+		r = SSL_read(ssl, buf, (int)read_piece(o, sizeof(buf)));
 		if (r > 0) {
 			write_stdout(buf, (size_t)r);
 			continue;
@@ -469,6 +537,23 @@ main(int argc, char **argv)
 			if (*end || end == optarg || o.slow_ms < 0)
 				die_usage("--slow: expected milliseconds: ", optarg);
 			break;
+		case O_READSLOW:
+		case O_READSIZE:
+		case O_RCVBUF: {
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || v < 0)
+				die_usage("expected a number: ", optarg);
+			if (c == O_READSLOW)
+				o.read_slow_ms = v;
+			else if (c == O_READSIZE)
+				o.read_size = v;
+			else
+				o.rcvbuf = v;
+			break;
+		}
+		case O_BIND:    o.bind = optarg; break;
+		case O_FIRST:   o.first = optarg; break;
 		case O_TIMEOUT:
 			o.timeout = strtod(optarg, &end);
 			if (*end || end == optarg || o.timeout <= 0)
@@ -502,9 +587,19 @@ main(int argc, char **argv)
 		req[n++] = '\r';
 		req[n++] = '\n';
 	}
-	if ((fd = tcp_connect(argv[optind], argv[optind + 1])) == -1) {
+	if ((fd = tcp_connect(argv[optind], argv[optind + 1], &o)) == -1) {
 		free(req);
 		return EX_FAIL;
+	}
+	if (o.first != NULL) {
+		unsigned char *first = malloc(strlen(o.first) + 3);
+		size_t fn;
+
+		if (first == NULL)
+			return EX_FAIL;
+		fn = decode_request(o.first, first);
+		send_plain(fd, first, fn, 0);
+		free(first);
 	}
 	rc = o.plain ? run_plain(fd, req, n, &o) : run_tls(fd, req, n, &o);
 	close(fd);

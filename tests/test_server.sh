@@ -384,3 +384,205 @@ test_server_large_response_and_write_deadline() {
 	[ $((t1 - t0)) -ge 1500 ] || fail "cut before the write deadline"
 	expect_eq "served afterwards" 20 "$(srv_status "$(srv_home)")"
 }
+
+# --- reload (SIGHUP), privileges, SIGTERM with the master/worker structure (issue 8)
+
+# srv_dataset: a copy of the default dataset in $T that a test may edit; sets DATASET.
+srv_dataset() {
+	cp "$ROOT/conf/network.conf" "$T/network.conf"
+	DATASET=$T/network.conf
+}
+
+# srv_wait_log FILE TEXT [SECONDS]: until TEXT shows in FILE.
+srv_wait_log() {
+	local i
+	for i in $(seq 1 $(( ${3:-10} * 20 ))); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "$2 not logged in $(basename "$1")"
+}
+
+# srv_workers PID: the master's worker processes.
+srv_workers() { pgrep -P "$1" | tr '\n' ' '; }
+
+test_server_reload_changes_content() {
+	srv_dataset
+	srv_start
+	local old_workers
+	old_workers=$(srv_workers "$KPID")
+	expect_contains "before" "$(gemini "$(srv_home)" --sess-out "$T/sess.pem")" \
+		"Keep it Local Network"
+	sed -i 's/name = "Keep it Local Network";/name = "Reloaded Local Network";/' "$DATASET"
+	kill -HUP "$KPID"
+	srv_wait_log "$T/k.log" "reloaded: "
+	# a ticket issued before the reload still resumes after it
+	gemini "$(srv_home)" --sess-in "$T/sess.pem" >/dev/null 2>"$T/resumed"
+	expect_eq "resumed across the reload" "resumed" "$(cat "$T/resumed")"
+	expect_contains "Gemini after" "$(gemini "$(srv_home)")" "Reloaded Local Network"
+	expect_contains "Gopher after" "$(gopher_raw $'\r\n')" "Reloaded Local Network"
+	local i
+	for i in 1 2 3; do
+		expect_eq "new title (request $i)" "# Reloaded Local Network" \
+			"$(gemini "$(srv_home)" | sed -n 2p)"
+	done
+	# the old worker is gone, a new one serves
+	for i in $(seq 1 40); do
+		[ "$(srv_workers "$KPID")" != "$old_workers" ] && break
+		sleep 0.05
+	done
+	[ "$(srv_workers "$KPID")" != "$old_workers" ] || fail "the old worker still runs"
+	expect_eq "one worker" 1 "$(pgrep -P "$KPID" | wc -l)"
+	# a capsule file added is served after a reload too
+	mkdir -p "$T/cap"
+	echo "fresh" >"$T/cap/new.txt"
+	sed -i "s|capsule = .*|capsule = \"$T/cap\";|" "$T/k.conf"
+	kill -HUP "$KPID"
+	for i in $(seq 1 100); do
+		[ "$(grep -c 'reloaded: ' "$T/k.log")" -ge 2 ] && break
+		sleep 0.05
+	done
+	expect_contains "capsule file after reload" \
+		"$(gemini "gemini://localhost:$GEM_PORT/new.txt")" "fresh"
+	# reloads in quick succession: workers retire while others still start
+	for i in $(seq 1 12); do
+		kill -HUP "$KPID"
+		sleep 0.1
+	done
+	for i in $(seq 1 100); do
+		[ "$(grep -c 'reloaded: ' "$T/k.log")" -ge 14 ] && break
+		sleep 0.05
+	done
+	expect_eq "reloads" 14 "$(grep -c 'reloaded: ' "$T/k.log")"
+	expect_eq "served after quick reloads" 20 "$(srv_status "$(srv_home)")"
+	for i in $(seq 1 60); do
+		[ "$(pgrep -P "$KPID" | wc -l)" -eq 1 ] && break
+		sleep 0.1
+	done
+	expect_eq "one worker after quick reloads" 1 "$(pgrep -P "$KPID" | wc -l)"
+	grep -E 'worker [0-9]+ \(pid [0-9]+\) (killed|exited)' "$T/k.log" \
+		&& fail "a worker ended badly"
+	return 0
+}
+
+test_server_reload_broken_config_keeps_site() {
+	srv_dataset
+	srv_start
+	# a semantic error (the dataset) and, after it, a syntax error
+	sed -i 's/name = "Keep it Local Network";/name = "";/' "$DATASET"
+	kill -HUP "$KPID"
+	srv_wait_log "$T/k.log" "reload failed"
+	grep -E "error: $T/network\.conf:[0-9]+: " "$T/k.log" \
+		|| fail "dataset error not logged with file:line"
+	expect_contains "old site served" "$(gemini "$(srv_home)")" "Keep it Local Network"
+	expect_contains "old site over Gopher" "$(gopher_raw $'\r\n')" "Keep it Local Network"
+	cp "$ROOT/conf/network.conf" "$DATASET"
+	echo 'server = { workers = 1; ' >>"$T/k.conf"
+	kill -HUP "$KPID"
+	for i in $(seq 1 100); do
+		[ "$(grep -c 'reload failed' "$T/k.log")" -ge 2 ] && break
+		sleep 0.05
+	done
+	grep -E "error: $T/k\.conf:[0-9]+" "$T/k.log" || fail "syntax error not logged with file:line"
+	expect_eq "still served" 20 "$(srv_status "$(srv_home)")"
+	assert_alive
+	# fixed: the next reload works
+	write_conf "$T/k.conf"
+	kill -HUP "$KPID"
+	srv_wait_log "$T/k.log" "reloaded: "
+	expect_eq "served after the fix" 20 "$(srv_status "$(srv_home)")"
+}
+
+# srv_reload_under_load MODE SECONDS: loadgen for SECONDS at c=8 against 2
+# workers with 9 SIGHUPs spread over the run; the load client must count no error.
+srv_reload_under_load() {
+	local mode=$1 secs=$2 port out
+	write_conf "$T/k.conf"
+	# from the command line: a reload keeps it
+	start_kilnet k -c "$T/k.conf" --workers 2
+	[ "$mode" = gemini ] && port=$GEM_PORT || port=$GOPH_PORT
+	"$ROOT/bench/bin/loadgen" --$mode --port "$port" --sni localhost -c 8 --seconds "$secs" -n 3000000 \
+		>"$T/load.out" 2>&1 &
+	local lpid=$! i
+	for i in $(seq 1 9); do
+		sleep "$(awk -v s="$secs" 'BEGIN { print s / 10 }')"
+		kill -HUP "$KPID"
+	done
+	wait "$lpid" || { cat "$T/load.out"; fail "loadgen failed"; }
+	out=$(cat "$T/load.out")
+	echo "$out"
+	for i in $(seq 1 100); do
+		[ "$(grep -c 'reloaded: ' "$T/k.log")" -ge 9 ] && break
+		sleep 0.05
+	done
+	expect_eq "reloads" 9 "$(grep -c 'reloaded: ' "$T/k.log")"
+	expect_contains "no errors" "$out" " errors=0 "
+	local n
+	n=$(sed -n 's/.* requests=\([0-9]*\) .*/\1/p' <<<"$out")
+	[ "${n:-0}" -ge 1000 ] || fail "only ${n:-0} requests in $secs s"
+	expect_eq "two workers at the end" 2 "$(pgrep -P "$KPID" | wc -l)"
+}
+
+# The issue's check: a 20-second Gemini run. Gopher is cheaper per request, so a
+# shorter run still sees tens of thousands of requests across the reloads.
+test_server_reload_under_load_gemini() { srv_reload_under_load gemini 20; }
+test_server_reload_under_load_gopher() { srv_reload_under_load gopher 10; }
+
+test_server_privileges() {
+	if [ "$(id -u)" != 0 ]; then echo "not root: skipped"; return 0; fi
+	write_conf "$T/k.conf"
+	start_kilnet k -c "$T/k.conf" --workers 2
+	expect_eq "served" 20 "$(srv_status "$(srv_home)")"
+	local nobody w
+	nobody=$(id -u nobody)
+	expect_eq "master uid" 0 "$(awk '/^Uid:/ {print $2}' "/proc/$KPID/status")"
+	for w in $(srv_workers "$KPID"); do
+		expect_eq "worker $w uid" "$nobody $nobody $nobody $nobody" \
+			"$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$w/status")"
+		expect_eq "worker $w groups" "$(id -g nobody)" \
+			"$(awk '/^Groups:/ {print $2}' "/proc/$w/status")"
+	done
+	# the master, still root, reads the keys again on a reload
+	kill -HUP "$KPID"
+	srv_wait_log "$T/k.log" "reloaded: "
+	expect_eq "served after reload" 20 "$(srv_status "$(srv_home)")"
+	for w in $(srv_workers "$KPID"); do
+		expect_eq "new worker $w uid" "$nobody" "$(awk '/^Uid:/ {print $2}' "/proc/$w/status")"
+	done
+	stop_kilnet "$KPID"
+	# with a chroot: the workers' root is that folder, and pages are served
+	# from memory all the same
+	mkdir -p "$T/jail"
+	write_conf "$T/k2.conf" "chroot = \"$T/jail\";"
+	start_kilnet k2 -c "$T/k2.conf"
+	expect_eq "served from the chroot" 20 "$(srv_status "$(srv_home)")"
+	for w in $(srv_workers "$KPID"); do
+		expect_eq "worker $w root" "$T/jail" "$(readlink "/proc/$w/root")"
+	done
+	expect_eq "master root" "/" "$(readlink "/proc/$KPID/root")"
+	# a user that does not exist is a start-up error naming the setting
+	local rc=0
+	GEM_PORT=$(free_port) GOPH_PORT=$(free_port) write_conf "$T/bad.conf" 'user = "no-such-user-kilnet";'
+	"$KILNET" -c "$T/bad.conf" 2>"$T/err" || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	expect_contains "message" "$(cat "$T/err")" "server.user"
+	expect_contains "names the user" "$(cat "$T/err")" "no-such-user-kilnet"
+}
+
+test_server_sigterm_finishes_slow_response() {
+	mkdir -p "$T/cap"
+	head -c 8000000 /dev/urandom >"$T/cap/big.bin"
+	CAPSULE=$T/cap write_conf "$T/k.conf"
+	start_kilnet k -c "$T/k.conf" --workers 2
+	# a reader that takes about a second for the whole body (more than the
+	# socket buffers hold): the response is in flight when SIGTERM comes, and
+	# finishes, with close_notify
+	"$TESTBIN/gemget" --read-slow 2 --rcvbuf 65536 127.0.0.1 "$GEM_PORT" \
+		"gemini://localhost:$GEM_PORT/big.bin" >"$T/got" &
+	local cpid=$! rc=0
+	sleep 0.3
+	stop_kilnet "$KPID"
+	wait "$cpid" || rc=$?
+	expect_eq "client ended with close_notify" 0 "$rc"
+	expect_eq "whole body" $((8000000 + $(head -n 1 "$T/got" | wc -c))) "$(stat -c %s "$T/got")"
+}
