@@ -12,6 +12,7 @@
 #define SEARCH_PATH  "/search"
 #define MEMBERS_PATH "/members/"
 #define JOIN_PATH    "/join.gmi"
+#define FEED_PATH    "/atom.xml"
 
 /* A line break inside a value would start a new line of any type: never. */
 static void
@@ -130,12 +131,20 @@ convener_line(const struct network *n, struct buf *out)
 	buf_free(&b);
 }
 
+/*
+ * On the member list, a member with a date gets it at the start of its link
+ * text: the gemsub convention ("=> URL YYYY-MM-DD Title"), so Gemini feed
+ * readers can subscribe to the list and see which statements are new.
+ */
 static void
 member_link(struct buf *out, const struct member *m, int with_spokesperson)
 {
 	char *url = xasprintf(MEMBERS_PATH "%s.gmi", m->id);
+	const char *date = with_spokesperson ? render_atom_date(m) : "";
 	char *label = with_spokesperson && m->spokesperson != NULL ?
-	    xasprintf("%s (%s)", m->name, m->spokesperson) : xstrdup(m->name);
+	    xasprintf("%s%s%s (%s)", date, *date ? " " : "", m->name,
+		m->spokesperson) :
+	    xasprintf("%s%s%s", date, *date ? " " : "", m->name);
 
 	link_line(out, url, label);
 	free(url);
@@ -174,6 +183,8 @@ render_gemtext_home(const struct network *n, const struct render_opts *o,
 	link_line(out, JOIN_PATH, n->join_heading != NULL ? n->join_heading :
 	    "Joining the network");
 	link_line(out, SEARCH_PATH, "Search the network's members");
+	if (*render_atom_latest(n) != '\0')
+		link_line(out, FEED_PATH, "Atom feed of the members' statements");
 	buf_adds(out, "\n");
 	if (n->url != NULL)
 		link_line(out, n->url, "The network's web page");
@@ -188,8 +199,14 @@ void
 render_gemtext_members(const struct network *n, const struct render_opts *o,
     struct buf *out)
 {
+	char *title = xasprintf("%s: member councils", or_empty(n->name));
+
 	(void)o;
-	heading(out, "#", "Member councils");
+	/* gemsub: the first "#" heading names the feed, a "##" right after
+	 * it is its subtitle. */
+	heading(out, "#", title);
+	free(title);
+	heading(out, "##", "Each council that joined, with its spokesperson");
 	buf_adds(out, "\n");
 	paragraphs(out, &n->members_intro);
 	for (size_t i = 0; i < n->n_members; i++)

@@ -21,6 +21,7 @@
 #include "kilnet.h"
 
 #define GEMTEXT_MIME    "text/gemini; charset=utf-8; lang=en"
+#define ATOM_MIME       "application/atom+xml"
 #define SEARCH_PROMPT   "Search the network's members"
 /* Capsule files are held in memory; a bigger one is a mistake, not content. */
 #define CAPSULE_MAX_FILE (64L * 1024 * 1024)
@@ -166,6 +167,9 @@ render_generated(struct loader *L, const struct network *n, const char *caps)
 	b.len = 0;
 	render_gemtext_join(n, ro, &b);
 	gem_page(L, "/join.gmi", GEMTEXT_MIME, b.data, b.len, NULL);
+	b.len = 0;
+	if (render_atom_feed(n, ro, &b) == 0)
+		gem_page(L, "/atom.xml", ATOM_MIME, b.data, b.len, NULL);
 	for (size_t i = 0; i < n->n_members; i++) {
 		b.len = 0;
 		render_gemtext_member(n, &n->members[i], ro, &b);

@@ -1,0 +1,203 @@
+/*
+ * render_atom.c: the dataset's dates as an Atom 1.0 feed (RFC 4287), served at
+ * /atom.xml over Gemini: one entry for the network's home page and one per
+ * member council, each with the date it last changed. Rendered once at load by
+ * site.c, like the other pages; nothing here depends on the time of rendering,
+ * so two renders of one dataset are byte-identical.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kilnet.h"
+
+#define FEED_PATH    "/atom.xml"
+#define MEMBERS_PATH "/members/"
+
+const char *
+render_atom_date(const struct member *m)
+{
+	return m->updated[0] != '\0' ? m->updated : m->joined;
+}
+
+/* ISO 8601 dates of one form sort as strings. */
+const char *
+render_atom_latest(const struct network *n)
+{
+	const char *d = n->updated;
+
+	for (size_t i = 0; i < n->n_members; i++) {
+		const struct member *m = &n->members[i];
+
+		if (strcmp(m->joined, d) > 0)
+			d = m->joined;
+		if (strcmp(m->updated, d) > 0)
+			d = m->updated;
+	}
+	return d;
+}
+
+/*
+ * Text for XML character data and double-quoted attributes: the five markup
+ * characters as references; control characters (the dataset refuses them, but
+ * XML 1.0 cannot carry them at all) and the non-characters U+FFFE and U+FFFF
+ * (XML 1.0 section 2.2) are left out.
+ */
+static void
+xml_text(struct buf *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p != '\0'; p++) {
+		switch (*p) {
+		case '&':
+			buf_adds(out, "&amp;");
+			continue;
+		case '<':
+			buf_adds(out, "&lt;");
+			continue;
+		case '>':
+			buf_adds(out, "&gt;");
+			continue;
+		case '"':
+			buf_adds(out, "&quot;");
+			continue;
+		case '\'':
+			buf_adds(out, "&apos;");
+			continue;
+		}
+		if (*p < 0x20 || *p == 0x7f)
+			continue;
+		if (p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf)) {
+			p += 2;
+			continue;
+		}
+		buf_add(out, p, 1);
+	}
+}
+
+/* "gemini://host[:port]" with an IPv6 literal in brackets. */
+static void
+site_url(struct buf *out, const struct render_opts *o)
+{
+	buf_adds(out, "gemini://");
+	if (strchr(o->hostname, ':') != NULL)
+		buf_printf(out, "[%s]", o->hostname);
+	else
+		buf_adds(out, o->hostname);
+	if (o->gemini_port > 0 && o->gemini_port != 1965)
+		buf_printf(out, ":%d", o->gemini_port);
+}
+
+static int
+sentence_end(const char *p)
+{
+	static const char *const closers[] = { "”", "’", "\"", "'", ")", NULL };
+	size_t k;
+
+	if (*p != '.' && *p != '?' && *p != '!')
+		return 0;
+	p++;
+	for (;;) {
+		for (k = 0; closers[k] != NULL; k++)
+			if (strncmp(p, closers[k], strlen(closers[k])) == 0)
+				break;
+		if (closers[k] == NULL)
+			break;
+		p += strlen(closers[k]);
+	}
+	return *p == ' ' || *p == '\0';
+}
+
+/*
+ * The first sentence of a paragraph: up to the first . ? or ! (with any closing
+ * quotes) before a space. A statement opens with “ and closes it only at its
+ * end, so a sentence cut from it loses the unmatched opening mark.
+ */
+static void
+first_sentence(struct buf *out, const char *para)
+{
+	static const char open[] = "“", close[] = "”";
+	const char *p = para, *end;
+	struct buf b = { 0 };
+
+	for (end = p; *end != '\0' && !sentence_end(end); end++)
+		;
+	if (*end != '\0') {
+		end++;
+		while (*end != '\0' && *end != ' ')
+			end++;
+	}
+	buf_add(&b, p, (size_t)(end - p));
+	buf_add(&b, "", 1);
+	p = (const char *)b.data;
+	if (strncmp(p, open, strlen(open)) == 0 && strstr(p, close) == NULL)
+		p += strlen(open);
+	xml_text(out, p);
+	buf_free(&b);
+}
+
+static void
+entry(struct buf *out, const struct render_opts *o, const char *path,
+    const char *title, const char *date, const char *summary)
+{
+	buf_adds(out, "<entry>\n<id>");
+	site_url(out, o);
+	xml_text(out, path);
+	buf_adds(out, "</id>\n<title>");
+	xml_text(out, title);
+	buf_printf(out, "</title>\n<updated>%sT00:00:00Z</updated>\n", date);
+	buf_adds(out, "<link rel=\"alternate\" type=\"text/gemini\" href=\"");
+	site_url(out, o);
+	xml_text(out, path);
+	buf_adds(out, "\"/>\n");
+	if (summary != NULL) {
+		buf_adds(out, "<summary>");
+		first_sentence(out, summary);
+		buf_adds(out, "</summary>\n");
+	}
+	buf_adds(out, "</entry>\n");
+}
+
+int
+render_atom_feed(const struct network *n, const struct render_opts *o,
+    struct buf *out)
+{
+	const char *latest = render_atom_latest(n);
+	const char *name = n->name != NULL ? n->name : "";
+	const char *fallback = n->updated[0] != '\0' ? n->updated : latest;
+
+	if (*latest == '\0')
+		return -1;
+	buf_adds(out, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+	    "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"en\">\n<id>");
+	site_url(out, o);
+	buf_adds(out, FEED_PATH "</id>\n<title>");
+	xml_text(out, name);
+	buf_printf(out, "</title>\n<updated>%sT00:00:00Z</updated>\n", latest);
+	/* RFC 4287 4.1.1: a feed names an author unless every entry does. */
+	buf_adds(out, "<author><name>");
+	xml_text(out, n->convener != NULL ? n->convener : name);
+	buf_adds(out, "</name></author>\n<link rel=\"self\" "
+	    "type=\"application/atom+xml\" href=\"");
+	site_url(out, o);
+	buf_adds(out, FEED_PATH "\"/>\n<link rel=\"alternate\" "
+	    "type=\"text/gemini\" href=\"");
+	site_url(out, o);
+	buf_adds(out, "/\"/>\n<generator version=\"" KILNET_VERSION "\">"
+	    KILNET_NAME "</generator>\n");
+
+	entry(out, o, "/", name, fallback, n->introduction.n > 0 ?
+	    n->introduction.v[0] : NULL);
+	for (size_t i = 0; i < n->n_members; i++) {
+		const struct member *m = &n->members[i];
+		const char *date = *render_atom_date(m) != '\0' ?
+		    render_atom_date(m) : fallback;
+		char *path = xasprintf(MEMBERS_PATH "%s.gmi", m->id);
+
+		entry(out, o, path, m->name, date, m->statement.n > 0 ?
+		    m->statement.v[0] : NULL);
+		free(path);
+	}
+	buf_adds(out, "</feed>\n");
+	return 0;
+}
