@@ -30,6 +30,14 @@
 #define DEFAULT_WRITE_MS      30000
 #define DEFAULT_MAX_CONN      1024
 #define DEFAULT_WORKERS       0
+/* Rate limits: a reader follows links at well under 5 pages a second, and a
+ * burst of 20 covers a client fetching a page and what it links to. */
+#define DEFAULT_RATE          5.0
+#define DEFAULT_BURST         20.0
+#define DEFAULT_PER_ADDRESS   32
+#define DEFAULT_USER          "nobody"
+/* A rate above this is a typo; it also keeps the arithmetic far from overflow. */
+#define RATE_MAX              1000000.0
 
 /* A deadline beyond a day is a typo (milliseconds for seconds), and keeps the
  * millisecond value far from INT_MAX. */
@@ -47,24 +55,35 @@ static const char *const default_gemini_listen[] = {
 static const char *const default_gopher_listen[] = {
 	"0.0.0.0:70", "[::]:70", NULL
 };
+/* Local tools (tests, monitoring on the host) are never limited. */
+static const char *const default_allow[] = {
+	"127.0.0.0/8", "::1/128", NULL
+};
 
 static const char *const top_keys[] = { "server", "network", NULL };
 static const char *const server_keys[] = {
 	"hostnames", "gemini", "gopher", "cert_dir", "capsule",
 	"handshake_timeout", "request_timeout", "write_timeout",
-	"max_connections", "workers", "access_log", "anonymise_log", NULL
+	"max_connections", "workers", "access_log", "anonymise_log",
+	"rate_limit", "user", "chroot", NULL
 };
-static const char *const gemini_keys[] = { "listen", "port", NULL };
+static const char *const gemini_keys[] = {
+	"listen", "proxy_listen", "port", NULL
+};
 static const char *const gopher_keys[] = {
-	"listen", "port", "description", "geolocation", NULL
+	"listen", "proxy_listen", "port", "description", "geolocation", NULL
+};
+static const char *const rate_limit_keys[] = {
+	"rate", "burst", "max_per_address", "allow", NULL
 };
 static const char *const network_keys[] = {
 	"name", "url", "introduction", "quote", "background", "convener",
-	"partner", "members_intro", "members", "join", NULL
+	"partner", "members_intro", "members", "join", "updated", NULL
 };
 static const char *const quote_keys[] = { "text", "by", NULL };
 static const char *const member_keys[] = {
-	"id", "name", "spokesperson", "role", "statement", NULL
+	"id", "name", "spokesperson", "role", "statement", "joined", "updated",
+	NULL
 };
 static const char *const join_keys[] = {
 	"heading", "text", "label", "url", NULL
@@ -73,6 +92,7 @@ static const char *const join_keys[] = {
 /* Pseudo types for child(): values that may take more than one libconfig type. */
 #define T_NUMBER 100	/* integer or float */
 #define T_SEQ    101	/* array [ ] or list ( ) */
+#define T_REAL   102	/* integer or float, not a time */
 
 enum { OPTIONAL = 0, REQUIRED = 1 };
 
@@ -118,8 +138,15 @@ static int	 check_hostname(const char *, const char **);
 static int	 check_url(const char *);
 static void	 load_hostnames(struct loader *, const config_setting_t *);
 static void	 load_listen(struct loader *, const config_setting_t *,
-		    const char *, const char *const *, struct listen_addr **,
-		    size_t *);
+		    const char *, const char *, const char *const *,
+		    struct listen_addr **, size_t *);
+static int	 parse_cidr(const char *, struct cidr *, char **);
+static void	 load_real(struct loader *, const config_setting_t *,
+		    const char *, const char *, double, double, double *);
+static void	 load_allow(struct loader *, const config_setting_t *,
+		    const char *);
+static void	 load_rate_limit(struct loader *, const config_setting_t *);
+static void	 load_privileges(struct loader *, const config_setting_t *);
 static void	 load_port(struct loader *, const config_setting_t *,
 		    const char *, int *);
 static void	 load_path(struct loader *, const config_setting_t *,
@@ -128,7 +155,12 @@ static void	 load_timeout(struct loader *, const config_setting_t *,
 		    const char *, int *);
 static void	 load_int(struct loader *, const config_setting_t *,
 		    const char *, int, int, const char *, int *);
+static void	 load_int_in(struct loader *, const config_setting_t *,
+		    const char *, const char *, int, int, const char *, int *);
 static void	 load_server(struct loader *, const config_setting_t *);
+static int	 check_date(const char *, const char **);
+static void	 get_date(struct loader *, const config_setting_t *,
+		    const char *, const char *, char *);
 static void	 load_member(struct loader *, const config_setting_t *,
 		    const char *, struct member *);
 static void	 load_members(struct loader *, const config_setting_t *);
@@ -260,6 +292,8 @@ type_name(int t)
 		return "a number of seconds";
 	case T_SEQ:
 		return "a list [ ... ]";
+	case T_REAL:
+		return "a number";
 	}
 	return "a value of unknown type";
 }
@@ -271,6 +305,7 @@ type_matches(int want, int have)
 	case CONFIG_TYPE_INT:
 		return have == CONFIG_TYPE_INT || have == CONFIG_TYPE_INT64;
 	case T_NUMBER:
+	case T_REAL:
 		return have == CONFIG_TYPE_INT || have == CONFIG_TYPE_INT64 ||
 		    have == CONFIG_TYPE_FLOAT;
 	case T_SEQ:
@@ -606,17 +641,34 @@ next:
 	free(path);
 }
 
+/*
+ * KEY "listen" or "proxy_listen" of a protocol's group, appended to *vp
+ * (proxy_listen after listen: the first plain address gives the public port).
+ * The default plain listeners stand only when neither key is given, so a
+ * server behind a proxy opens no public port by surprise; an empty "listen"
+ * is then allowed too.
+ */
 static void
 load_listen(struct loader *ld, const config_setting_t *group,
-    const char *gpath, const char *const *defaults, struct listen_addr **vp,
-    size_t *np)
+    const char *gpath, const char *key, const char *const *defaults,
+    struct listen_addr **vp, size_t *np)
 {
-	config_setting_t *s = NULL;
+	config_setting_t *s = NULL, *px = NULL;
+	int proxy = strcmp(key, "proxy_listen") == 0, have_proxy = 0;
 	char *path = NULL;
 	int n;
 
-	if (group != NULL)
-		s = child(ld, group, gpath, "listen", OPTIONAL, T_SEQ, &path);
+	if (group != NULL) {
+		s = child(ld, group, gpath, key, OPTIONAL, T_SEQ, &path);
+		px = config_setting_get_member(group, "proxy_listen");
+	}
+	have_proxy = !proxy && px != NULL &&
+	    type_matches(T_SEQ, config_setting_type(px)) &&
+	    config_setting_length(px) > 0;
+	if (s == NULL && (proxy || have_proxy)) {
+		free(path);
+		return;
+	}
 	if (s == NULL) {
 		for (n = 0; defaults[n] != NULL; n++)
 			;
@@ -631,10 +683,10 @@ load_listen(struct loader *ld, const config_setting_t *group,
 		return;
 	}
 	n = config_setting_length(s);
-	if (n == 0)
+	if (n == 0 && !proxy && !have_proxy)
 		report(ld, s, path, "is empty; give at least one address, "
 		    "e.g. [ \"%s\" ]", defaults[0]);
-	*vp = xcalloc((size_t)n, sizeof(**vp));
+	*vp = xrealloc(*vp, (*np + (size_t)n) * sizeof(**vp));
 	for (int i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		char *epath = xasprintf("%s[%d]", path, i);
@@ -660,8 +712,10 @@ load_listen(struct loader *ld, const config_setting_t *group,
 				report(ld, e, epath, "duplicate listen address "
 				    "\"%s\"", config_setting_get_string(e));
 				free(la.host);
-			} else
+			} else {
+				la.proxy = proxy;
 				(*vp)[(*np)++] = la;
+			}
 		}
 		free(epath);
 	}
@@ -739,13 +793,20 @@ static void
 load_int(struct loader *ld, const config_setting_t *srv, const char *name,
     int min, int max, const char *hint, int *out)
 {
+	if (srv != NULL)
+		load_int_in(ld, srv, "server", name, min, max, hint, out);
+}
+
+static void
+load_int_in(struct loader *ld, const config_setting_t *group,
+    const char *gpath, const char *name, int min, int max, const char *hint,
+    int *out)
+{
 	config_setting_t *s;
 	char *path;
 	long long v;
 
-	if (srv == NULL)
-		return;
-	s = child(ld, srv, "server", name, OPTIONAL, CONFIG_TYPE_INT, &path);
+	s = child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_INT, &path);
 	if (s != NULL) {
 		v = config_setting_get_int64(s);
 		if (v < min)
@@ -756,6 +817,189 @@ load_int(struct loader *ld, const config_setting_t *srv, const char *name,
 			*out = (int)v;
 	}
 	free(path);
+}
+
+/*
+ * "ADDR/BITS", or a lone address for just that host. The bits after the prefix
+ * must be 0: "10.0.0.1/8" is more likely a typo than a way to write 10.0.0.0/8.
+ * *why is allocated (the message names the range meant).
+ */
+static int
+parse_cidr(const char *s, struct cidr *c, char **why)
+{
+	char host[INET6_ADDRSTRLEN + 1], net[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/'), *p;
+	size_t hlen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	unsigned char masked[16];
+	int max, bits = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (hlen == 0 || hlen >= sizeof(host))
+		goto bad;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, c->addr) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, c->addr) == 1)
+		c->family = AF_INET6;
+	else
+		goto bad;
+	max = c->family == AF_INET ? 32 : 128;
+	if (slash == NULL)
+		bits = max;
+	else {
+		p = slash + 1;
+		if (*p == '\0' || (*p == '0' && p[1] != '\0'))
+			goto bad_bits;
+		for (; *p != '\0'; p++) {
+			if (*p < '0' || *p > '9' || bits > max)
+				goto bad_bits;
+			bits = bits * 10 + (*p - '0');
+		}
+		if (bits > max)
+			goto bad_bits;
+	}
+	c->bits = bits;
+	memcpy(masked, c->addr, sizeof(masked));
+	for (int i = 0; i < 16; i++) {
+		int keep = bits - i * 8;
+
+		masked[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 :
+		    (unsigned char)(0xff00 >> keep);
+	}
+	if (memcmp(masked, c->addr, (size_t)max / 8) != 0) {
+		inet_ntop(c->family, masked, net, sizeof(net));
+		*why = xasprintf("has address bits set after the /%d prefix; "
+		    "the range is written \"%s/%d\"", bits, net, bits);
+		return -1;
+	}
+	return 0;
+bad:
+	*why = xstrdup("not an address range; expected e.g. \"192.0.2.0/24\", "
+	    "\"2001:db8::/32\" or a single address");
+	return -1;
+bad_bits:
+	*why = xasprintf("the prefix length after '/' must be a number from 0 "
+	    "to %d", max);
+	return -1;
+}
+
+/* A number (integer or not) within [min, max]; *out keeps its default when
+ * the setting is absent or wrong. */
+static void
+load_real(struct loader *ld, const config_setting_t *group, const char *gpath,
+    const char *name, double min, double max, double *out)
+{
+	config_setting_t *s;
+	char *path;
+	double v;
+
+	s = child(ld, group, gpath, name, OPTIONAL, T_REAL, &path);
+	if (s != NULL) {
+		v = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+		    config_setting_get_float(s) :
+		    (double)config_setting_get_int64(s);
+		if (!(v >= min))
+			report(ld, s, path, "must be at least %.10g", min);
+		else if (v > max)
+			report(ld, s, path, "must be at most %.10g", max);
+		else
+			*out = v;
+	}
+	free(path);
+}
+
+/* The exempt ranges; an empty list exempts nobody. */
+static void
+load_allow(struct loader *ld, const config_setting_t *rl, const char *gpath)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *s = NULL;
+	char *path = NULL, *why;
+	int n;
+
+	if (rl != NULL)
+		s = child(ld, rl, gpath, "allow", OPTIONAL, T_SEQ, &path);
+	free(path);
+	if (s == NULL) {
+		for (n = 0; default_allow[n] != NULL; n++)
+			;
+		cfg->allow = xcalloc((size_t)n, sizeof(*cfg->allow));
+		for (int i = 0; i < n; i++)
+			if (parse_cidr(default_allow[i],
+			    &cfg->allow[cfg->n_allow], &why) == 0)
+				cfg->n_allow++;
+			else
+				free(why);
+		return;
+	}
+	n = config_setting_length(s);
+	cfg->allow = xcalloc((size_t)n, sizeof(*cfg->allow));
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char *epath = xasprintf("%s.allow[%d]", gpath, i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			report(ld, e, epath, "expected a string \"ADDR/BITS\", "
+			    "found %s", type_name(config_setting_type(e)));
+		else if (check_text(ld, e, epath, config_setting_get_string(e))
+		    == -1)
+			;
+		else if (parse_cidr(config_setting_get_string(e),
+		    &cfg->allow[cfg->n_allow], &why) == -1) {
+			report(ld, e, epath, "%s", why);
+			free(why);
+		} else
+			cfg->n_allow++;
+		free(epath);
+	}
+}
+
+/* server.rate_limit = { rate; burst; max_per_address; allow; } */
+static void
+load_rate_limit(struct loader *ld, const config_setting_t *srv)
+{
+	struct config *cfg = ld->cfg;
+	config_setting_t *rl = NULL;
+	char *path = NULL;
+
+	cfg->rate = DEFAULT_RATE;
+	cfg->burst = DEFAULT_BURST;
+	cfg->max_per_address = DEFAULT_PER_ADDRESS;
+	if (srv != NULL)
+		rl = child(ld, srv, "server", "rate_limit", OPTIONAL,
+		    CONFIG_TYPE_GROUP, &path);
+	if (rl != NULL) {
+		check_keys(ld, rl, path, rate_limit_keys);
+		load_real(ld, rl, path, "rate", 0, RATE_MAX, &cfg->rate);
+		/* One request takes one token: a smaller bucket serves none. */
+		load_real(ld, rl, path, "burst", 1, RATE_MAX, &cfg->burst);
+		load_int_in(ld, rl, path, "max_per_address", 0, MAX_CONN_MAX,
+		    " (0: no limit)", &cfg->max_per_address);
+	}
+	load_allow(ld, rl, "server.rate_limit");
+	free(path);
+}
+
+/* server.user and server.chroot: what the workers become when started as
+ * root. Checked here as text only; whether the user exists is a matter for
+ * the machine that runs the server, not for "kilnet -t" elsewhere. */
+static void
+load_privileges(struct loader *ld, const config_setting_t *srv)
+{
+	struct config *cfg = ld->cfg;
+	char *v = NULL;
+
+	cfg->user = xstrdup(DEFAULT_USER);
+	if (srv == NULL)
+		return;
+	if (get_text(ld, srv, "server", "user", OPTIONAL, &cfg->user) == 0 &&
+	    strpbrk(cfg->user, ":/ ") != NULL)
+		report(ld, config_setting_get_member(srv, "user"), "server.user",
+		    "is not a user name (no ':', '/' or spaces)");
+	if (get_text(ld, srv, "server", "chroot", OPTIONAL, &v) == 0)
+		cfg->chroot_dir = resolve(cfg->dir, v);
+	free(v);
 }
 
 static void
@@ -780,8 +1024,10 @@ load_server(struct loader *ld, const config_setting_t *srv)
 		check_keys(ld, gem, "server.gemini", gemini_keys);
 		load_port(ld, gem, "server.gemini", &cfg->gemini_port);
 	}
-	load_listen(ld, gem, "server.gemini", default_gemini_listen,
+	load_listen(ld, gem, "server.gemini", "listen", default_gemini_listen,
 	    &cfg->gemini_listen, &cfg->n_gemini_listen);
+	load_listen(ld, gem, "server.gemini", "proxy_listen",
+	    default_gemini_listen, &cfg->gemini_listen, &cfg->n_gemini_listen);
 	if (gop != NULL) {
 		check_keys(ld, gop, "server.gopher", gopher_keys);
 		load_port(ld, gop, "server.gopher", &cfg->gopher_port);
@@ -796,8 +1042,10 @@ load_server(struct loader *ld, const config_setting_t *srv)
 			    xstrdup(config_setting_get_string(s));
 		free(path);
 	}
-	load_listen(ld, gop, "server.gopher", default_gopher_listen,
+	load_listen(ld, gop, "server.gopher", "listen", default_gopher_listen,
 	    &cfg->gopher_listen, &cfg->n_gopher_listen);
+	load_listen(ld, gop, "server.gopher", "proxy_listen",
+	    default_gopher_listen, &cfg->gopher_listen, &cfg->n_gopher_listen);
 
 	load_path(ld, srv, "cert_dir", DEFAULT_CERT_DIR, &cfg->cert_dir);
 	load_path(ld, srv, "capsule", DEFAULT_CAPSULE, &cfg->capsule_dir);
@@ -815,6 +1063,8 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	    &cfg->max_connections);
 	load_int(ld, srv, "workers", 0, WORKERS_MAX, " (0: one per core)",
 	    &cfg->workers);
+	load_rate_limit(ld, srv);
+	load_privileges(ld, srv);
 
 	if (srv == NULL)
 		return;
@@ -837,6 +1087,79 @@ load_server(struct loader *ld, const config_setting_t *srv)
 }
 
 /* ------------------------------------------------------------------ dataset */
+
+/* ISO 8601 calendar date, the extended form "YYYY-MM-DD" of a day that exists
+ * (proleptic Gregorian: 2024-02-29 is one, 2023-02-29 is not). */
+static int
+check_date(const char *s, const char **why)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, m, d, max;
+
+	for (int i = 0; i < DATE_LEN; i++) {
+		int digit = s[i] >= '0' && s[i] <= '9';
+
+		if (s[i] == '\0' || ((i == 4 || i == 7) ? s[i] != '-' : !digit)) {
+			*why = "expected a date \"YYYY-MM-DD\", e.g. \"2024-05-01\"";
+			return -1;
+		}
+	}
+	if (s[DATE_LEN] != '\0') {
+		*why = "expected a date \"YYYY-MM-DD\", e.g. \"2024-05-01\"";
+		return -1;
+	}
+	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+	    (s[3] - '0');
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (y < 1) {
+		*why = "the year must be 0001 or later";
+		return -1;
+	}
+	if (m < 1 || m > 12) {
+		*why = "not a date: the month must be 01 to 12";
+		return -1;
+	}
+	max = days[m - 1];
+	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		max = 29;
+	if (d < 1 || d > max) {
+		static const char *const month[] = { "January", "February",
+			"March", "April", "May", "June", "July", "August",
+			"September", "October", "November", "December" };
+		static char msg[64];
+
+		/* Loading runs in one thread, before any worker starts. */
+		if (m == 2)
+			snprintf(msg, sizeof(msg), "not a date: February %04d "
+			    "has %d days", y, max);
+		else
+			snprintf(msg, sizeof(msg), "not a date: %s has %d days",
+			    month[m - 1], max);
+		*why = d < 1 ? "not a date: the day must be 01 or later" : msg;
+		return -1;
+	}
+	return 0;
+}
+
+/* An optional date setting; out (DATE_LEN + 1 bytes) stays "" when absent. */
+static void
+get_date(struct loader *ld, const config_setting_t *group, const char *gpath,
+    const char *name, char *out)
+{
+	config_setting_t *s;
+	const char *why;
+	char *path;
+
+	s = child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_STRING, &path);
+	if (s != NULL) {
+		if (check_date(config_setting_get_string(s), &why) == -1)
+			report(ld, s, path, "%s", why);
+		else
+			memcpy(out, config_setting_get_string(s), DATE_LEN + 1);
+	}
+	free(path);
+}
 
 static void
 load_member(struct loader *ld, const config_setting_t *s, const char *mpath,
@@ -861,6 +1184,8 @@ load_member(struct loader *ld, const config_setting_t *s, const char *mpath,
 	get_text(ld, s, mpath, "spokesperson", REQUIRED, &m->spokesperson);
 	get_text(ld, s, mpath, "role", REQUIRED, &m->role);
 	get_paragraphs(ld, s, mpath, "statement", 1, &m->statement);
+	get_date(ld, s, mpath, "joined", m->joined);
+	get_date(ld, s, mpath, "updated", m->updated);
 }
 
 static void
@@ -924,6 +1249,7 @@ load_network(struct loader *ld, const config_setting_t *net)
 
 	check_keys(ld, net, "network", network_keys);
 	get_text(ld, net, "network", "name", REQUIRED, &nw->name);
+	get_date(ld, net, "network", "updated", nw->updated);
 	if (get_text(ld, net, "network", "url", OPTIONAL, &nw->url) == 0 &&
 	    check_url(nw->url) == -1) {
 		s = config_setting_get_member(net, "url");
@@ -1116,6 +1442,9 @@ config_free(struct config *cfg)
 	free(cfg->access_log);
 	free(cfg->gopher_description);
 	free(cfg->gopher_geolocation);
+	free(cfg->allow);
+	free(cfg->user);
+	free(cfg->chroot_dir);
 	network_free(&cfg->net);
 	memset(cfg, 0, sizeof(*cfg));
 }

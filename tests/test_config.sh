@@ -185,3 +185,39 @@ test_config_dataset_has_seed() {
 	expect_eq "member names" "$want_names" "$names"
 	expect_eq "member count" 11 "$(grep -c . <<<"$names")"
 }
+
+# The issue 8 settings in every form they may take: rate limits (integers or
+# not, an empty allow list, single addresses, IPv6 ranges), only PROXY listeners
+# for Gemini (an empty plain list is then fine), PROXY listeners beside plain
+# ones for Gopher, a user, and a chroot folder relative to the config.
+test_config_limits_proxy_privileges() {
+	mkdir -p "$T/certs" "$T/capsule" "$T/data"
+	cat >"$T/k.conf" <<-EOF
+	server = {
+	  gemini = { listen = [ ]; proxy_listen = [ "127.0.0.1:1966", "[::1]:1966" ]; };
+	  gopher = { listen = [ "127.0.0.1:70" ]; proxy_listen = [ "127.0.0.1:71" ]; };
+	  cert_dir = "certs";
+	  capsule = "capsule";
+	  rate_limit = { rate = 0; burst = 1; max_per_address = 0; allow = [ ]; };
+	  user = "kilnet";
+	  chroot = "data";
+	};
+	@include "$ROOT/conf/network.conf"
+	EOF
+	local out rc=0
+	out=$("$KILNET" -t -c "$T/k.conf" 2>&1) || rc=$?
+	expect_eq "exit status" 0 "$rc"
+	expect_eq "output" "kilnet: configuration OK" "$out"
+	cat >"$T/k2.conf" <<-EOF
+	server = {
+	  gemini = { proxy_listen = [ "127.0.0.1:1966" ]; };
+	  rate_limit = { rate = 2; burst = 10.5; max_per_address = 100;
+	                 allow = [ "10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:0:0/96", "0.0.0.0/0" ]; };
+	};
+	@include "$ROOT/conf/network.conf"
+	EOF
+	rc=0
+	out=$("$KILNET" -t -c "$T/k2.conf" 2>&1) || rc=$?
+	expect_eq "exit status (k2)" 0 "$rc"
+	expect_eq "output (k2)" "kilnet: configuration OK" "$out"
+}
