@@ -239,6 +239,27 @@ listen_name(const struct listen_addr *la, char *out, size_t size)
 		snprintf(out, size, "%s:%d", la->host, la->port);
 }
 
+/* What to do next when a listen address cannot be bound, by errno. */
+static const char *
+listen_hint(int err)
+{
+	switch (err) {
+	case EADDRINUSE:
+		return "; another program (or another kilnet) holds that port: "
+		    "stop it, or choose another address";
+	case EACCES:
+		return "; ports below 1024 need root or CAP_NET_BIND_SERVICE (the "
+		    "systemd unit gives it), or choose a port from 1024 up";
+	case EADDRNOTAVAIL:
+		return "; no interface of this machine has that address: use "
+		    "0.0.0.0, [::] or one that 'ip addr' lists";
+	case EAFNOSUPPORT:
+		return "; IPv6 is off on this machine: remove the [::] addresses";
+	default:
+		return "";
+	}
+}
+
 static const char *
 listen_setting(int gopher, int proxy)
 {
@@ -1268,9 +1289,9 @@ lsocks_build(struct master *m, const struct config *cfg, int n_slots)
 			continue;
 		if ((check[i] = open_socket(&ls[i].la, 0, 0)) == -1) {
 			listen_name(&ls[i].la, name, sizeof(name));
-			fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s\n",
+			fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s%s\n",
 			    name, listen_setting(ls[i].gopher, ls[i].la.proxy),
-			    strerror(errno));
+			    strerror(errno), listen_hint(errno));
 			rc = -1;
 		}
 	}
@@ -1285,9 +1306,9 @@ lsocks_build(struct master *m, const struct config *cfg, int n_slots)
 			}
 			if ((ls[i].fd[s] = open_socket(&ls[i].la, 1, 1)) == -1) {
 				listen_name(&ls[i].la, name, sizeof(name));
-				fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s\n",
+				fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s%s\n",
 				    name, listen_setting(ls[i].gopher, ls[i].la.proxy),
-				    strerror(errno));
+				    strerror(errno), listen_hint(errno));
 				rc = -1;
 			}
 		}
