@@ -200,15 +200,9 @@ report(struct loader *ld, const config_setting_t *s, const char *path,
 {
 	va_list ap;
 	char *file, *msg;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	msg = xmalloc((size_t)(n < 0 ? 0 : n) + 1);
-	msg[0] = '\0';
-	va_start(ap, fmt);
-	vsnprintf(msg, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 
 	file = display_file(ld, config_setting_source_file(s));

@@ -16,7 +16,6 @@ diag_add(struct diag *d, const char *file, int line, const char *setting,
 	struct buf b = { 0 };
 	va_list ap;
 	char *msg;
-	int n;
 
 	if (file != NULL && line > 0)
 		buf_printf(&b, "%s:%d: ", file, line);
@@ -25,12 +24,7 @@ diag_add(struct diag *d, const char *file, int line, const char *setting,
 	if (setting != NULL)
 		buf_printf(&b, "%s: ", setting);
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	msg = xmalloc((size_t)(n < 0 ? 0 : n) + 1);
-	msg[0] = '\0';
-	va_start(ap, fmt);
-	vsnprintf(msg, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	buf_adds(&b, msg);
 	free(msg);

@@ -53,6 +53,7 @@ void   *xcalloc(size_t, size_t);
 void   *xrealloc(void *, size_t);
 char   *xstrdup(const char *);
 char   *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char   *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* A growable byte buffer; used while rendering, never on the request path. */
 struct buf {
@@ -294,6 +295,8 @@ const struct resource *site_gopher(const struct site *, const char *selector);
 int                    site_export(const struct site *, const char *dir, struct diag *d);
 /* MIME type for a file name, by extension; "application/octet-stream" else. */
 const char            *mime_for(const char *name);
+/* Gopher item type for a MIME type ('0', '1', 'h', 'g', 'I', '9'). */
+char                   gopher_type_for(const char *mime);
 
 /* --------------------------------------------------------- protocol replies */
 /* What a front end answers: bytes to send, usually pointing into the site. */

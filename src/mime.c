@@ -1,5 +1,6 @@
 /*
- * mime.c: MIME types of capsule files, by extension. Used at load by site.c
+ * mime.c: MIME types of capsule files, by extension, and the Gopher item type
+ * of each. Used at load by site.c
  * (Gemini META, Gopher item types); never on the request path.
  */
 #include <string.h>
@@ -57,4 +58,22 @@ mime_for(const char *name)
 				return types[i].mime;
 	}
 	return "application/octet-stream";
+}
+
+/* The RFC 1436 item type (and the common 'h', 'I' additions) for a MIME type;
+ * capsule gemtext is offered as a menu, converted at load. */
+char
+gopher_type_for(const char *mime)
+{
+	if (strncmp(mime, "text/gemini", 11) == 0)
+		return '1';
+	if (strncmp(mime, "text/html", 9) == 0)
+		return 'h';
+	if (strncmp(mime, "text/", 5) == 0)
+		return '0';
+	if (strcmp(mime, "image/gif") == 0)
+		return 'g';
+	if (strncmp(mime, "image/", 6) == 0)
+		return 'I';
+	return '9';
 }

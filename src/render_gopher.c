@@ -418,17 +418,7 @@ guess_type(const char *sel)
 	if (strcmp(sel, SEARCH_SEL) == 0)
 		return '7';
 	mime = mime_for(sel);
-	if (strncmp(mime, "text/gemini", 11) == 0)
-		return '1';
-	if (strncmp(mime, "text/html", 9) == 0)
-		return 'h';
-	if (strncmp(mime, "text/", 5) == 0)
-		return '0';
-	if (strcmp(mime, "image/gif") == 0)
-		return 'g';
-	if (strncmp(mime, "image/", 6) == 0)
-		return 'I';
-	return '9';
+	return gopher_type_for(mime);
 }
 
 /*

@@ -232,22 +232,6 @@ gopher_text(const unsigned char *p, size_t len, struct buf *out)
 	buf_adds(out, ".\r\n");
 }
 
-static char
-gopher_type(const char *mime)
-{
-	if (strncmp(mime, "text/gemini", 11) == 0)
-		return '1';
-	if (strncmp(mime, "text/html", 9) == 0)
-		return 'h';
-	if (strncmp(mime, "text/", 5) == 0)
-		return '0';
-	if (strcmp(mime, "image/gif") == 0)
-		return 'g';
-	if (strncmp(mime, "image/", 6) == 0)
-		return 'I';
-	return '9';
-}
-
 /* Gopher keys of a capsule .gmi wait for the whole table, then convert. */
 static void
 goph_gmi(struct loader *L, const char *key, const unsigned char *data,
@@ -271,7 +255,7 @@ add_capsule_file(struct loader *L, const char *rel, const char *file,
 	const char *mime = mime_for(rel);
 	const char *base = strrchr(rel, '/');
 	char *key = xasprintf("/%s", rel);
-	char type = gopher_type(mime);
+	char type = gopher_type_for(mime);
 	struct buf b = { 0 };
 	int index;
 
