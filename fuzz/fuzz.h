@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../src/kilnet.h"
 
@@ -40,6 +41,20 @@ fuzz_site(void)
 	}
 	diag_clear(&d);
 	return site;
+}
+
+/* What server.c hands a front end: at most its buffer (max bytes), and nothing
+ * after the first LF. */
+static inline size_t
+fuzz_request_len(const uint8_t *data, size_t size, size_t max)
+{
+	const uint8_t *lf;
+
+	if (size > max)
+		size = max;
+	if ((lf = memchr(data, '\n', size)) != NULL)
+		size = (size_t)(lf - data) + 1;
+	return size;
 }
 
 #endif

@@ -38,16 +38,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct reply r;
-	const uint8_t *lf;
 
 	if (site == NULL)
 		LLVMFuzzerInitialize(NULL, NULL);
-	/* What server.c hands over: at most its buffer (GEMINI_MAX_REQUEST bytes),
-	 * and nothing after the first LF. */
-	if (size > GEMINI_MAX_REQUEST)
-		size = GEMINI_MAX_REQUEST;
-	if ((lf = memchr(data, '\n', size)) != NULL)
-		size = (size_t)(lf - data) + 1;
+	size = fuzz_request_len(data, size, GEMINI_MAX_REQUEST);
 	memset(&r, 0, sizeof(r));
 	gemini_respond(site, "localhost", data, size, &r);
 	check_reply(&r);

@@ -21,16 +21,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct reply r;
-	const uint8_t *lf;
 
 	if (site == NULL)
 		LLVMFuzzerInitialize(NULL, NULL);
-	/* What server.c hands over: at most its buffer (GOPHER_MAX_REQUEST bytes),
-	 * and nothing after the first LF. */
-	if (size > GOPHER_MAX_REQUEST)
-		size = GOPHER_MAX_REQUEST;
-	if ((lf = memchr(data, '\n', size)) != NULL)
-		size = (size_t)(lf - data) + 1;
+	size = fuzz_request_len(data, size, GOPHER_MAX_REQUEST);
 	memset(&r, 0, sizeof(r));
 	gopher_respond(site, data, size, &r);
 	/* Served (0) or a type 3 error; either way some bytes. */
