@@ -1413,12 +1413,15 @@ master_stop(struct master *m, int sig)
 		log_info("signal %d: stopping the workers", sig);
 	m->stopping = 1;
 	m->stop_at = now_ms();
-	for (size_t k = 0; k < m->n_ch; k++)
-		kill(m->ch[k].pid, SIGTERM);
-	/* Workers close their copies as they stop; nothing accepts after that. */
+	/* Our copies go first, so that a worker's are the last: it takes what is
+	 * queued and closes at once, and a connection the kernel completes after
+	 * that finds the port closed (refused, which a proxy retries elsewhere)
+	 * rather than queued on a socket we close later (reset mid-request). */
 	lsocks_free(m->ls, m->n_ls, m->n_slots);
 	m->ls = NULL;
 	m->n_ls = 0;
+	for (size_t k = 0; k < m->n_ch; k++)
+		kill(m->ch[k].pid, SIGTERM);
 }
 
 /* SIGHUP: a whole new generation, or (on any error) none and the old serves. */
