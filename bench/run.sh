@@ -75,20 +75,25 @@ tree() {
 		}'
 }
 
+# kill_pids TRIES PID...: SIGTERM, up to TRIES x 50 ms for them to go, then SIGKILL.
+kill_pids() {
+	local tries=$1 p alive; shift
+	[ $# -gt 0 ] || return 0
+	kill -TERM "$@" 2>/dev/null
+	for _ in $(seq 1 "$tries"); do
+		alive=
+		for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -z "$alive" ] && break
+		sleep 0.05
+	done
+	for p in "$@"; do kill -KILL "$p" 2>/dev/null; done
+	return 0
+}
+
 cleanup() {
 	trap - EXIT INT TERM
 	if [ ${#STARTED[@]} -gt 0 ]; then
-		local pids
-		pids=$(tree "${STARTED[@]}")
-		# shellcheck disable=SC2086
-		[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
-		for _ in $(seq 1 40); do
-			local alive=
-			for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
-			[ -z "$alive" ] && break
-			sleep 0.05
-		done
-		for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+		kill_pids 40 $(tree "${STARTED[@]}")
 		wait 2>/dev/null
 	fi
 	[ "${BENCH_KEEP:-0}" = 1 ] && say "kept $W" || rm -rf "$W"
@@ -132,17 +137,8 @@ pid_of() { local v="PID_${1//-/_}"; echo "${!v:-}"; }
 
 # stop NAME: ends that server (its whole tree) now.
 stop() {
-	local pids p
-	pids=$(tree "$(pid_of "$1")")
-	# shellcheck disable=SC2086
-	[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
-	for _ in $(seq 1 60); do
-		local alive=
-		for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ -z "$alive" ] && break
-		sleep 0.05
-	done
-	for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+	# shellcheck disable=SC2046
+	kill_pids 60 $(tree "$(pid_of "$1")")
 	wait "$(pid_of "$1")" 2>/dev/null
 }
 
