@@ -40,7 +40,7 @@ ASAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SRCS     := $(wildcard src/*.c)
 OBJS     := $(SRCS:src/%.c=build/%.o)
 AOBJS    := $(SRCS:src/%.c=build/asan/%.o)
-TESTBINS := $(patsubst tests/%.c,tests/bin/%,$(wildcard tests/*.c)) bench/bin/loadgen
+TESTBINS := $(patsubst tests/%.c,tests/bin/%,$(wildcard tests/*.c)) bench/bin/loadgen bench/bin/floor
 
 # Fuzz targets (fuzz/fuzz_NAME.c). make test replays their corpora through
 # fuzz/replay.c, built with the ASan flags and the normal compiler.
@@ -113,11 +113,13 @@ bench: deps
 	$(MAKE) bench/bin/loadgen bench/bin/floor
 	bash bench/run.sh
 
-# The bench's load generator and floor server (bench/): OpenSSL only.
+# The bench's load generator and floor server (bench/): OpenSSL, and libevent
+# for the floor's --bufferevent mode.
+bench/bin/floor: LDLIBS_BENCH = $(shell pkg-config --libs libevent libevent_openssl)
 bench/bin/%: bench/%.c
 	@mkdir -p bench/bin
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -D_GNU_SOURCE $(shell pkg-config --cflags openssl) \
-	  -o $@ $< $(shell pkg-config --libs openssl)
+	  -o $@ $< $(LDLIBS_BENCH) $(shell pkg-config --libs openssl)
 
 # --------------------------------------------------------------- install
 .PHONY: install uninstall FORCE

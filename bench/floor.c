@@ -6,6 +6,10 @@
  * bytes) once, sends close_notify and closes. No deadlines, no logging, no
  * parsing: what it costs is what OpenSSL and the kernel cost. bench/run.sh
  * compares kilnet's CPU time per request against it.
+ *
+ * --bufferevent does the same on libevent with bufferevent_openssl instead of
+ * the epoll loop and the SSL_* calls: the other I/O model issue 7 asked to
+ * measure against kilnet's own event callbacks, on the same TLS context.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +25,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -246,10 +255,103 @@ setup_listener(const char *addr, long port)
 		die("listen failed");
 }
 
+/* ---------------------------------------------------- --bufferevent */
+
+/* The handshake's end comes as BEV_EVENT_CONNECTED; anything else ends it. */
+static void
+bev_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)arg;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	bufferevent_free(bev);
+}
+
+/* The response has left: close_notify straight on the socket, then close. */
+static void
+bev_written(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	SSL_shutdown(bufferevent_openssl_get_ssl(bev));
+	bufferevent_free(bev);
+}
+
+static void
+bev_read(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol;
+
+	(void)arg;
+	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	if (eol.pos == -1 && evbuffer_get_length(in) < MAX_LINE)
+		return;
+	bufferevent_disable(bev, EV_READ);
+	/* by reference: the response bytes exist already, as in kilnet */
+	evbuffer_add_reference(bufferevent_get_output(bev), resp, resplen, NULL, NULL);
+	bufferevent_setcb(bev, NULL, bev_written, bev_event, NULL);
+}
+
+static void
+bev_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct event_base *base = arg;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if ((ssl = SSL_new(ctx)) == NULL) {
+		close(fd);
+		return;
+	}
+	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		close(fd);
+		return;
+	}
+	bufferevent_setcb(bev, bev_read, NULL, bev_event, NULL);
+	bufferevent_enable(bev, EV_READ);
+}
+
+static void
+bev_stop(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static int
+run_bufferevent(void)
+{
+	struct event_base *base;
+	struct evconnlistener *l;
+	struct event *sint, *sterm;
+
+	if ((base = event_base_new()) == NULL)
+		die("event_base_new failed");
+	/* lfd listens already: a backlog of 0 tells libevent not to listen again */
+	l = evconnlistener_new(base, bev_accept, base, LEV_OPT_CLOSE_ON_FREE, 0, lfd);
+	sint = evsignal_new(base, SIGINT, bev_stop, base);
+	sterm = evsignal_new(base, SIGTERM, bev_stop, base);
+	if (l == NULL || sint == NULL || sterm == NULL ||
+	    evsignal_add(sint, NULL) == -1 || evsignal_add(sterm, NULL) == -1)
+		die("cannot set up the libevent loop");
+	event_base_dispatch(base);
+	return 0;
+}
+
 static const char usage_text[] =
 "usage: floor --port N --response FILE [--addr 127.0.0.1]\n"
-"             (--cert CRT --key KEY | --plain)\n"
-"Serves FILE's bytes once per connection, after the request line, then closes.\n";
+"             (--cert CRT --key KEY [--bufferevent] | --plain)\n"
+"Serves FILE's bytes once per connection, after the request line, then closes.\n"
+"--bufferevent drives TLS with libevent's bufferevent_openssl instead of epoll\n"
+"and SSL_* calls.\n";
 
 int
 main(int argc, char **argv)
@@ -261,6 +363,7 @@ main(int argc, char **argv)
 		{ "cert",     required_argument, NULL, 'C' },
 		{ "key",      required_argument, NULL, 'K' },
 		{ "plain",    no_argument,       NULL, 'P' },
+		{ "bufferevent", no_argument,    NULL, 'B' },
 		{ "help",     no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -268,7 +371,7 @@ main(int argc, char **argv)
 	struct epoll_event evs[EPOLL_BATCH], ev;
 	struct rlimit rl;
 	long port = 0;
-	int c;
+	int c, bev = 0;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
@@ -278,12 +381,13 @@ main(int argc, char **argv)
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;
 		case 'P': plain = 1; break;
+		case 'B': bev = 1; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}
 	if (optind < argc || port <= 0 || port > 65535 || response == NULL ||
-	    (!plain && (cert == NULL || key == NULL))) {
+	    (!plain && (cert == NULL || key == NULL)) || (plain && bev)) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
@@ -298,6 +402,8 @@ main(int argc, char **argv)
 	if (!plain)
 		setup_tls(cert, key);
 	setup_listener(addr, port);
+	if (bev)
+		return run_bufferevent();
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		die("epoll_create1 failed");
 	ev.events = EPOLLIN;    /* level-triggered: accept_all may stop early */

@@ -35,7 +35,10 @@
 #define EPOLL_BATCH     512
 
 enum state { S_HANDSHAKE, S_WRITE, S_READ, S_HELD };
-enum phase { PH_IDLE_SETUP, PH_SETTLE, PH_LOAD, PH_HOLD, PH_DONE };
+enum phase { PH_IDLE_SETUP, PH_SETTLE, PH_GO, PH_LOAD, PH_HOLD, PH_DONE };
+
+/* --ready-file: the longest wait for the caller to remove it. */
+#define GO_WAIT_NS      (10ULL * 1000000000ULL)
 
 struct conn {
 	int            fd;          /* -1: slot free */
@@ -615,7 +618,8 @@ static const char usage_text[] =
 "--idle N opens N connections first (TLS: handshake done) and holds them silent\n"
 "for --hold seconds (default 15) after all are open, counting those the server\n"
 "closes, while the normal requests run. --settle seconds (default 1) after all\n"
-"are open, --ready-file is written and the normal requests start.\n"
+"are open, --ready-file is written; the normal requests start once the caller\n"
+"removes it (at most 10 s later), or at once without --ready-file.\n"
 "--resume offers each new ticket once, then reuses the newest when none is left;\n"
 "with --single-use it never reuses one (RFC 8446 C.4) and does a full handshake.\n"
 "--save FILE makes one request and writes the whole response to FILE.\n";
@@ -748,6 +752,7 @@ main(int argc, char **argv)
 {
 	struct epoll_event evs[EPOLL_BATCH];
 	enum phase ph;
+	uint64_t t_ready = 0;
 	uint64_t t, load_deadline = 0, hold_deadline = 0, last_scan, t_start;
 	long abandoned = 0;
 
@@ -798,6 +803,16 @@ main(int argc, char **argv)
 		 */
 		if (ph == PH_SETTLE && t - st.t_held >= (uint64_t)(opt.settle * 1e9)) {
 			write_ready();
+			t_ready = t;
+			ph = PH_GO;
+		}
+		/*
+		 * The caller samples the server (RSS) between the ready file and
+		 * its removal: a sampler running beside the measured requests
+		 * would show in their p99 as if the held set had cost it.
+		 */
+		if (ph == PH_GO && (opt.ready_file == NULL ||
+		    access(opt.ready_file, F_OK) == -1 || t - t_ready > GO_WAIT_NS)) {
 			st.t_load = t;
 			load_deadline = t + (uint64_t)(opt.max_seconds * 1e9);
 			ph = PH_LOAD;

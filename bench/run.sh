@@ -243,6 +243,9 @@ measure_idle() {
 	STARTED+=("$lg")
 	while [ ! -f "$W/ready" ] && kill -0 "$lg" 2>/dev/null; do sleep 0.05; done
 	r1=$(rss_kb "$pid")
+	# Only now the measured requests start: ps and awk running beside them
+	# doubled their p99 (issue 7's idle Gopher ratio).
+	rm -f "$W/ready"
 	wait "$lg"
 	out=$(tail -n 1 "$W/idle.out")
 	held=$(kv "$out" held); closed=$(kv "$out" closed_by_server)
@@ -303,13 +306,13 @@ start_kilnet() {
 		return 1
 	fi
 }
-start_floor() {   # NAME [--plain]
+start_floor() {   # NAME [--plain | --bufferevent]
 	local name=$1 port; port=$(free_port)
 	PORT[$name]=$port
 	if [ "${2:-}" = --plain ]; then
 		start "$name" "$SRV_PIN" "$BIN/floor" --port "$port" --response "$W/goph.resp" --plain
 	else
-		start "$name" "$SRV_PIN" "$BIN/floor" --port "$port" --response "$W/gem.resp" --cert "$CRT" --key "$KEY"
+		start "$name" "$SRV_PIN" "$BIN/floor" --port "$port" --response "$W/gem.resp" --cert "$CRT" --key "$KEY" ${2:-}
 	fi
 	wait_port "$port" || say "$name is not listening; see $W/$name/log"
 }
@@ -376,6 +379,9 @@ say "Gemini page: $PAGE_SRC, $GEM_BYTES bytes; Gopher page: $GOPH_SRC, $GOPH_BYT
 # ------------------------------------------------------------------ the peers
 start_floor floor
 start_floor floor-plain --plain
+# The floor again, on libevent's bufferevent_openssl: the I/O model kilnet did
+# not take, measured beside the one it did (issue 7 item 2).
+start_floor floor-bev --bufferevent
 start_molly molly-brown
 
 # nginx: `return` takes a quoted string; \r \n \t \" \\ are escapes in it, and a
@@ -440,11 +446,11 @@ gem() {   # SCENARIO SERVER PIN ARGS...: a Gemini run against that server
 # (CPU time comes in 10 ms clock ticks).
 for c in 1 16 64; do
 	case $c in 1) n=$(n_of 1000) ;; 16) n=$(n_of 6000) ;; *) n=$(n_of 4000) ;; esac
-	for sv in kilnet floor molly-brown nginx; do
+	for sv in kilnet floor floor-bev molly-brown nginx; do
 		gem "gemini full c=$c" "$sv" "$CLI_PIN" -c $c -n "$n"
 	done
 done
-for sv in kilnet floor molly-brown nginx; do
+for sv in kilnet floor floor-bev molly-brown nginx; do
 	gem "gemini resumed c=16" "$sv" "$CLI_PIN" --resume -c 16 -n "$(n_of 6000)"
 done
 # The same with a client that never offers a ticket twice (RFC 8446 C.4): only
@@ -486,6 +492,10 @@ start_floor floor-idle
 measure_idle "$sc" floor "$PID_floor_idle" "${GEM[@]}" --port "${PORT[floor-idle]}" \
     --request "$(greq "${PORT[floor-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
 stop floor-idle
+start_floor floor-bev-idle --bufferevent
+measure_idle "$sc" floor-bev "$PID_floor_bev_idle" "${GEM[@]}" --port "${PORT[floor-bev-idle]}" \
+    --request "$(greq "${PORT[floor-bev-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
+stop floor-bev-idle
 start_molly molly-brown-idle
 measure_idle "$sc" molly-brown "$PID_molly_brown_idle" "${GEM[@]}" --port "${PORT[molly-brown-idle]}" \
     --request "$(greq "${PORT[molly-brown-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
@@ -569,6 +579,17 @@ check "idle Gopher: silent connections kilnet closed by its deadline" "$(kg "$ip
 check "idle TLS: kilnet p99 while held vs without (Gemini c=16)" "$(ratio "$(kg "$it|kilnet|p99")" "$(kg "$k16|kilnet|p99")")" 2 le x
 check "idle Gopher: kilnet p99 while held vs without (Gopher c=16)" "$(ratio "$(kg "$ip|kilnet|p99")" "$(kg "$p16|kilnet|p99")")" 2 le x
 check "whole dataset loaded and rendered (kilnet -t less process start)" "$(kg render)" 5 le " ms"
+echo
+echo "I/O model (issue 7 item 2; reported, no target): the floor on bufferevent_openssl"
+echo "against the floor driving SSL_* from its own epoll loop, and kilnet (its own"
+echo "SSL_* calls from libevent events) against the bufferevent floor:"
+report() { printf 'INFO     %s: %s\n' "$1" "$2"; }
+report "Gemini full c=16: bufferevent floor CPU/req vs floor" "$(ratio "$(kg "$k16|floor-bev|cpu")" "$(kg "$k16|floor|cpu")")x"
+report "resumed c=16: bufferevent floor CPU/req vs floor" "$(ratio "$(kg "$r16|floor-bev|cpu")" "$(kg "$r16|floor|cpu")")x"
+report "Gemini full c=16: kilnet CPU/req vs bufferevent floor" "$(ratio "$(kg "$k16|kilnet|cpu")" "$(kg "$k16|floor-bev|cpu")")x"
+report "resumed c=16: kilnet CPU/req vs bufferevent floor" "$(ratio "$(kg "$r16|kilnet|cpu")" "$(kg "$r16|floor-bev|cpu")")x"
+report "idle TLS: RSS per connection, kilnet / floor / bufferevent floor" \
+    "$(kg "$it|kilnet|per") / $(kg "$it|floor|per") / $(kg "$it|floor-bev|per") KiB"
 ku=$(kg "$r16|kilnet|reused") kn=$(kg "$r16|kilnet|req")
 if [ "$ku" != - ] && [ "$kn" != - ] && [ $((ku * 2)) -gt "$kn" ]; then
 	echo "note: kilnet resumed mostly from reused tickets (it sent no new ticket after a"

@@ -377,6 +377,9 @@ make_ctx(struct tls *t, const struct host_conf *h, struct diag *d)
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* A client's last flight (Finished, then its request) arrives in one
+	 * segment: one read(2) for all its records, not two per record. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (!SSL_CTX_set1_groups_list(ctx, "X25519:P-256") ||
 	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL")) {
 		add_ssl_error(d, NULL, "cannot set the TLS groups and ciphers");

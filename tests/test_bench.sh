@@ -27,3 +27,62 @@ test_bench_loadgen_gemini_and_gopher() {
 	expect_eq "gopher requests" 300 "$(field requests "$out")"
 	expect_eq "gopher errors" 0 "$(field errors "$out")"
 }
+
+# The floor server (bench/floor.c) in each of its modes answers every request: the
+# bench compares kilnet against it, so a broken floor would make every ratio lie.
+test_bench_floor_modes() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	    -subj /CN=localhost -keyout "$T/f.key" -out "$T/f.crt" 2>/dev/null
+	printf '20 text/gemini\r\n# floor\n' >"$T/gem.resp"
+	printf 'iplain floor\t\terror.host\t1\r\n.\r\n' >"$T/goph.resp"
+	local mode port out args
+	for mode in epoll bufferevent plain; do
+		port=$(free_port)
+		case $mode in
+		epoll) args=(--cert "$T/f.crt" --key "$T/f.key" --response "$T/gem.resp") ;;
+		bufferevent) args=(--cert "$T/f.crt" --key "$T/f.key" --response "$T/gem.resp" --bufferevent) ;;
+		plain) args=(--plain --response "$T/goph.resp") ;;
+		esac
+		"$ROOT/bench/bin/floor" --port "$port" "${args[@]}" >"$T/floor-$mode.log" 2>&1 &
+		echo "$! floor-$mode" >>"$T/.servers"
+		wait_port 127.0.0.1 "$port" || fail "floor $mode did not listen"
+		if [ "$mode" = plain ]; then
+			out=$(bench_loadgen --gopher --port "$port" -c 8 -n 200 --seconds 60 --expect "iplain floor")
+			echo "$mode: $out"
+			expect_eq "$mode requests" 200 "$(field requests "$out")"
+			expect_eq "$mode errors" 0 "$(field errors "$out")"
+			continue
+		fi
+		out=$(bench_loadgen --gemini --port "$port" -c 8 -n 200 --seconds 60 --expect "20 text/gemini" --min-bytes 24)
+		echo "$mode: $out"
+		expect_eq "$mode requests" 200 "$(field requests "$out")"
+		expect_eq "$mode errors" 0 "$(field errors "$out")"
+		out=$(bench_loadgen --gemini --port "$port" -c 8 -n 200 --seconds 60 --resume --expect "20 ")
+		echo "$mode resumed: $out"
+		expect_eq "$mode resumed errors" 0 "$(field errors "$out")"
+		[ "$(field resumed "$out")" -ge 180 ] || fail "$mode: only $(field resumed "$out") of 200 resumed"
+	done
+}
+
+# With --ready-file, the measured requests wait until the bench has sampled the
+# server and removed the file: a sampler running beside them showed in their p99.
+test_bench_idle_waits_for_ready_file() {
+	write_conf "$T/k.conf" "access_log = \"$T/access.log\";"
+	start_kilnet k -c "$T/k.conf"
+	bench_loadgen --gopher --port "$GOPH_PORT" -c 4 -n 20 --seconds 60 --request /members \
+	    --idle 50 --hold 1 --ready-file "$T/ready" >"$T/idle.out" 2>&1 &
+	local lg=$! i
+	for i in $(seq 1 200); do [ -f "$T/ready" ] && break; sleep 0.05; done
+	[ -f "$T/ready" ] || fail "no ready file"
+	expect_contains "ready file" "$(cat "$T/ready")" "held=50"
+	sleep 0.5
+	kill -0 "$lg" || fail "loadgen did not wait for the ready file's removal"
+	expect_eq "requests served before the go" 0 "$(grep -c '"/members"' "$T/access.log" 2>/dev/null || true)"
+	rm "$T/ready"
+	wait "$lg"
+	cat "$T/idle.out"
+	expect_eq "requests" 20 "$(field requests "$(tail -n 1 "$T/idle.out")")"
+	expect_eq "held" 50 "$(field held "$(tail -n 1 "$T/idle.out")")"
+	for i in $(seq 1 40); do [ "$(grep -c '"/members"' "$T/access.log")" = 20 ] && break; sleep 0.05; done
+	expect_eq "requests in the access log" 20 "$(grep -c '"/members"' "$T/access.log")"
+}
