@@ -185,41 +185,78 @@ row() {   # scenario server rps p50 p99 errors resumed cpu rss note
 	printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$@" >>"$TABLE"
 }
 
-# measure SCENARIO SERVER PID PIN LOADGEN-ARGS...: one run, one row.
+# measure SCENARIO SERVER PID PIN LOADGEN-ARGS...: one run, one row. With PARTS=1
+# the run only adds to that row's sums (CPU ticks, requests, ...), and emit writes
+# the row later: the rows that carry the ratios alternate servers over several
+# shorter runs, so that a slow second on the machine does not land on one server.
+declare -A A      # A[scenario|server|key]: sums over a row's runs
 measure() {
 	local sc=$1 sv=$2 pid=$3 pin=$4; shift 4
-	local c0 c1 out req cpu rss note=
+	local k="$sc|$sv" c0 c1 out req
 	if ! alive "$pid"; then
+		A["$k|dead"]=1
+	else
+		c0=$(cpu_ticks "$pid")
+		out=$($pin "$BIN/loadgen" "$@" 2>&1 | tail -n 1)
+		c1=$(cpu_ticks "$pid")
+		req=$(kv "$out" requests)
+		if [ -z "$req" ]; then
+			A["$k|fail"]=$out
+		else
+			A["$k|runs"]=$(( ${A["$k|runs"]:-0} + 1 ))
+			A["$k|ticks"]=$(( ${A["$k|ticks"]:-0} + c1 - c0 ))
+			A["$k|req"]=$(( ${A["$k|req"]:-0} + req ))
+			A["$k|errors"]=$(( ${A["$k|errors"]:-0} + $(kv "$out" errors) ))
+			A["$k|resumed"]=$(( ${A["$k|resumed"]:-0} + $(kv "$out" resumed) ))
+			A["$k|unfinished"]=$(( ${A["$k|unfinished"]:-0} + $(kv "$out" unfinished) ))
+			A["$k|elapsed"]=$(awk -v a="${A["$k|elapsed"]:-0}" -v b="$(kv "$out" elapsed)" 'BEGIN { print a + b }')
+			A["$k|p50"]="${A["$k|p50"]:-} $(kv "$out" p50_ms)"
+			A["$k|p99"]="${A["$k|p99"]:-} $(kv "$out" p99_ms)"
+			if [ -n "$(kv "$out" tickets_reused)" ]; then
+				A["$k|fresh"]=$(( ${A["$k|fresh"]:-0} + $(kv "$out" tickets_fresh) ))
+				A["$k|reused"]=$(( ${A["$k|reused"]:-0} + $(kv "$out" tickets_reused) ))
+			fi
+		fi
+		say "$sc $sv: $out"
+	fi
+	[ "${PARTS:-0}" = 1 ] || emit "$sc" "$sv" "$pid"
+}
+
+median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# emit SCENARIO SERVER PID: the row of that server's runs. CPU and req/s are
+# totals over the runs; p50 and p99 the median of the runs' values.
+emit() {
+	local sc=$1 sv=$2 pid=$3 k="$1|$2" req cpu rps p50 p99 note=
+	if [ -n "${A["$k|dead"]:-}" ]; then
 		row "$sc" "$sv" - - - "not running" - - - "see $sv log"
 		R["$sc|$sv|errors"]=all
 		return
 	fi
-	c0=$(cpu_ticks "$pid")
-	out=$($pin "$BIN/loadgen" "$@" 2>&1 | tail -n 1)
-	c1=$(cpu_ticks "$pid")
-	rss=$(rss_kb "$pid")
-	req=$(kv "$out" requests)
+	req=${A["$k|req"]:-}
 	if [ -z "$req" ]; then
-		row "$sc" "$sv" - - - "loadgen failed" - - - "$out"
+		row "$sc" "$sv" - - - "loadgen failed" - - - "${A["$k|fail"]:-}"
 		return
 	fi
 	if [ "$req" -gt 0 ]; then
-		cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$req" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }')
+		cpu=$(awk -v t="${A["$k|ticks"]}" -v hz="$HZ" -v n="$req" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
 	else
 		cpu=-
 	fi
-	[ "$(kv "$out" unfinished)" != 0 ] && note="unfinished $(kv "$out" unfinished)"
-	if [ -n "$(kv "$out" tickets_reused)" ]; then
-		note="${note:+$note; }tickets offered: $(kv "$out" tickets_fresh) fresh, $(kv "$out" tickets_reused) reused"
-		R["$sc|$sv|reused"]=$(kv "$out" tickets_reused)
+	rps=$(awk -v n="$req" -v e="${A["$k|elapsed"]}" 'BEGIN { if (e > 0) printf "%.1f", n / e; else print 0 }')
+	p50=$(median "${A["$k|p50"]}") p99=$(median "${A["$k|p99"]}")
+	[ "${A["$k|unfinished"]}" != 0 ] && note="unfinished ${A["$k|unfinished"]}"
+	if [ -n "${A["$k|reused"]:-}" ]; then
+		note="${note:+$note; }tickets offered: ${A["$k|fresh"]} fresh, ${A["$k|reused"]} reused"
+		R["$sc|$sv|reused"]=${A["$k|reused"]}
 	fi
+	[ "${A["$k|runs"]}" -gt 1 ] && note="${note:+$note; }${A["$k|runs"]} runs, alternating servers"
 	alive "$pid" || note="server died"
-	R["$sc|$sv|rps"]=$(kv "$out" rps); R["$sc|$sv|p99"]=$(kv "$out" p99_ms)
-	R["$sc|$sv|cpu"]=$cpu; R["$sc|$sv|req"]=$req; R["$sc|$sv|resumed"]=$(kv "$out" resumed)
-	R["$sc|$sv|errors"]=$(kv "$out" errors)
-	row "$sc" "$sv" "$(kv "$out" rps)" "$(kv "$out" p50_ms)" "$(kv "$out" p99_ms)" \
-	    "$(kv "$out" errors)" "$(kv "$out" resumed)" "$cpu" "$(fmt_rss "$rss")" "$note"
-	say "$sc $sv: $out"
+	R["$sc|$sv|rps"]=$rps; R["$sc|$sv|p99"]=$p99
+	R["$sc|$sv|cpu"]=$cpu; R["$sc|$sv|req"]=$req; R["$sc|$sv|resumed"]=${A["$k|resumed"]}
+	R["$sc|$sv|errors"]=${A["$k|errors"]}
+	row "$sc" "$sv" "$rps" "$p50" "$p99" "${A["$k|errors"]}" "${A["$k|resumed"]}" "$cpu" \
+	    "$(fmt_rss "$(rss_kb "$pid")")" "$note"
 }
 
 # measure_idle SCENARIO SERVER PID LOADGEN-ARGS...: N silent connections held,
@@ -443,16 +480,30 @@ gem() {   # SCENARIO SERVER PIN ARGS...: a Gemini run against that server
 }
 
 # Request counts: the c=16 runs carry the ratios, so they get the most requests
-# (CPU time comes in 10 ms clock ticks).
+# (CPU time comes in 10 ms clock ticks), in ROUNDS runs alternating the servers.
+ROUNDS=3
+GEM_SERVERS="kilnet floor floor-bev molly-brown nginx"
 for c in 1 16 64; do
 	case $c in 1) n=$(n_of 1000) ;; 16) n=$(n_of 6000) ;; *) n=$(n_of 4000) ;; esac
-	for sv in kilnet floor floor-bev molly-brown nginx; do
+	if [ $c = 16 ]; then
+		for _ in $(seq 1 $ROUNDS); do
+			for sv in $GEM_SERVERS; do
+				PARTS=1 gem "gemini full c=$c" "$sv" "$CLI_PIN" -c $c -n $((n / ROUNDS))
+			done
+		done
+		for sv in $GEM_SERVERS; do emit "gemini full c=$c" "$sv" "$(pid_of "$sv")"; done
+		continue
+	fi
+	for sv in $GEM_SERVERS; do
 		gem "gemini full c=$c" "$sv" "$CLI_PIN" -c $c -n "$n"
 	done
 done
-for sv in kilnet floor floor-bev molly-brown nginx; do
-	gem "gemini resumed c=16" "$sv" "$CLI_PIN" --resume -c 16 -n "$(n_of 6000)"
+for _ in $(seq 1 $ROUNDS); do
+	for sv in $GEM_SERVERS; do
+		PARTS=1 gem "gemini resumed c=16" "$sv" "$CLI_PIN" --resume -c 16 -n $(( $(n_of 6000) / ROUNDS ))
+	done
 done
+for sv in $GEM_SERVERS; do emit "gemini resumed c=16" "$sv" "$(pid_of "$sv")"; done
 # The same with a client that never offers a ticket twice (RFC 8446 C.4): only
 # servers that send a new ticket after a resumption keep resuming.
 for sv in kilnet floor molly-brown nginx; do
@@ -461,11 +512,16 @@ done
 
 for c in 1 16 64; do
 	case $c in 1) n=$(n_of 10000) ;; 16) n=$(n_of 100000) ;; *) n=$(n_of 40000) ;; esac
-	sc="gopher c=$c"
-	measure "$sc" kilnet "$PID_kilnet" "$CLI_PIN" "${GOPH[@]}" --request "$GOPH_REQ" \
-	    --port "$K_GOPH" -c $c -n "$n"
-	measure "$sc" floor-plain "$PID_floor_plain" "$CLI_PIN" "${GOPH[@]}" \
-	    --port "${PORT[floor-plain]}" -c $c -n "$n"
+	sc="gopher c=$c" r=1
+	[ $c = 16 ] && r=$ROUNDS
+	for _ in $(seq 1 $r); do
+		PARTS=1 measure "$sc" kilnet "$PID_kilnet" "$CLI_PIN" "${GOPH[@]}" --request "$GOPH_REQ" \
+		    --port "$K_GOPH" -c $c -n $((n / r))
+		PARTS=1 measure "$sc" floor-plain "$PID_floor_plain" "$CLI_PIN" "${GOPH[@]}" \
+		    --port "${PORT[floor-plain]}" -c $c -n $((n / r))
+	done
+	emit "$sc" kilnet "$PID_kilnet"
+	emit "$sc" floor-plain "$PID_floor_plain"
 	# gophernicus costs milliseconds a request: fewer, bounded by time.
 	measure "$sc" gophernicus "$PID_gophernicus" "$CLI_PIN" "${GOPH[@]}" --request /page.txt \
 	    --seconds 10 --port "$G_PORT" -c $c -n "$(n_of 1500)"
