@@ -177,18 +177,26 @@ fail:
 	return NULL;
 }
 
-static void
-make_parent_dir(const char *path)
+/* The certificate folder (one level: cert_dir itself) is made when missing. */
+static int
+make_parent_dir(const char *path, struct diag *d)
 {
 	char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
+	int rc = 0;
 
 	if (slash != NULL && slash != dir) {
 		*slash = '\0';
-		if (mkdir(dir, 0755) == 0)
+		if (mkdir(dir, 0755) == 0) {
 			log_info("created %s", dir);
+		} else if (errno != EEXIST) {
+			diag_add(d, dir, 0, NULL, "cannot create the certificate folder: %s",
+			    strerror(errno));
+			rc = -1;
+		}
 	}
 	free(dir);
+	return rc;
 }
 
 static int
@@ -198,7 +206,8 @@ generate_cert(const struct host_conf *h, struct diag *d)
 	X509 *x;
 	int rc = -1;
 
-	make_parent_dir(h->key);
+	if (make_parent_dir(h->key, d) == -1)
+		return -1;
 	if ((pkey = EVP_EC_gen("P-256")) == NULL) {
 		add_ssl_error(d, h->key, "cannot generate a P-256 key");
 		return -1;

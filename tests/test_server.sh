@@ -74,6 +74,21 @@ test_server_bad_key_is_an_error() {
 	expect_contains "mismatch message" "$(cat "$T/err")" "does not match"
 }
 
+# A certificate folder that cannot be made is an error naming it, before anything
+# listens; the folder itself (one level) is made when missing.
+test_server_cert_dir_cannot_be_made() {
+	write_conf "$T/k.conf"
+	sed -i "s|cert_dir = .*|cert_dir = \"$T/missing/certs\";|" "$T/k.conf"
+	local rc=0
+	"$KILNET" -c "$T/k.conf" 2>"$T/err" || rc=$?
+	expect_eq "exit status" 1 "$rc"
+	expect_contains "message names the folder" "$(cat "$T/err")" \
+	    "$T/missing/certs: cannot create the certificate folder"
+	mkdir "$T/missing"
+	start_kilnet k -c "$T/k.conf"
+	[ -f "$T/missing/certs/localhost.crt" ] || fail "no certificate made in the new folder"
+}
+
 test_server_sni_selects_host() {
 	write_conf "$T/k.conf"
 	sed -i 's/hostnames = .*/hostnames = [ "localhost", "other.test" ];/' "$T/k.conf"
