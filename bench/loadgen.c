@@ -320,9 +320,15 @@ idle_closed(struct conn *c)
 	release(c, 0);
 }
 
+/* Bytes from the server: a held connection should get none (they are counted);
+ * a normal one keeps the head of its response. */
 static void
-keep_head(struct conn *c, const unsigned char *p, size_t n)
+received(struct conn *c, const unsigned char *p, size_t n)
 {
+	if (c->state == S_HELD) {
+		st.idle_data++;
+		return;
+	}
 	if (c->headlen < HEAD_KEEP) {
 		size_t k = HEAD_KEEP - c->headlen;
 		if (k > n)
@@ -385,10 +391,7 @@ drive_tls(struct conn *c)
 		case S_HELD:
 			r = SSL_read(c->ssl, scratch, sizeof(scratch));
 			if (r > 0) {
-				if (c->state == S_HELD)
-					st.idle_data++;
-				else
-					keep_head(c, scratch, (size_t)r);
+				received(c, scratch, (size_t)r);
 				continue;
 			}
 			e = SSL_get_error(c->ssl, r);
@@ -447,10 +450,7 @@ drive_plain(struct conn *c)
 		case S_HELD:
 			r = recv(c->fd, scratch, sizeof(scratch), 0);
 			if (r > 0) {
-				if (c->state == S_HELD)
-					st.idle_data++;
-				else
-					keep_head(c, scratch, (size_t)r);
+				received(c, scratch, (size_t)r);
 				continue;
 			}
 			if (r < 0 && (errno == EAGAIN || errno == EINTR))

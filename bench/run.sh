@@ -185,10 +185,10 @@ row() {   # scenario server rps p50 p99 errors resumed cpu rss note
 	printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$@" >>"$TABLE"
 }
 
-# measure SCENARIO SERVER PID PIN LOADGEN-ARGS...: one run, one row. With PARTS=1
-# the run only adds to that row's sums (CPU ticks, requests, ...), and emit writes
-# the row later: the rows that carry the ratios alternate servers over several
-# shorter runs, so that a slow second on the machine does not land on one server.
+# measure SCENARIO SERVER PID PIN LOADGEN-ARGS...: one run, added to that row's
+# sums (CPU ticks, requests, ...); emit writes the row. The rows that carry the
+# ratios alternate servers over several shorter runs (alternate, below), so that a
+# slow second on the machine does not land on one server.
 declare -A A      # A[scenario|server|key]: sums over a row's runs
 measure() {
 	local sc=$1 sv=$2 pid=$3 pin=$4; shift 4
@@ -219,7 +219,6 @@ measure() {
 		fi
 		say "$sc $sv: $out"
 	fi
-	[ "${PARTS:-0}" = 1 ] || emit "$sc" "$sv" "$pid"
 }
 
 median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -478,84 +477,76 @@ gem() {   # SCENARIO SERVER PIN ARGS...: a Gemini run against that server
 	measure "$sc" "$sv" "$(pid_of "$sv")" "$pin" "${GEM[@]}" --port "${PORT[$sv]}" \
 	    --request "$(greq "${PORT[$sv]}")" "$@"
 }
+goph() {   # SCENARIO SERVER PIN ARGS...: a Gopher run against that server
+	local sc=$1 sv=$2 pin=$3; shift 3
+	local -a where=(--port "${PORT[$sv]}")
+	case $sv in
+	kilnet) where=(--port "$K_GOPH" --request "$GOPH_REQ") ;;
+	gophernicus) where=(--port "$G_PORT" --request /page.txt) ;;
+	esac
+	measure "$sc" "$sv" "$(pid_of "$sv")" "$pin" "${GOPH[@]}" "${where[@]}" "$@"
+}
+
+# alternate SCENARIO RUNS N "SERVERS" RUNNER ARGS...: N requests to each server in
+# RUNS runs, the servers taking turns (RUNNER SCENARIO SERVER ARGS... -n N/RUNS),
+# then one row per server.
+alternate() {
+	local sc=$1 runs=$2 n=$3 servers=$4 fn=$5 sv; shift 5
+	for _ in $(seq 1 "$runs"); do
+		for sv in $servers; do "$fn" "$sc" "$sv" "$@" -n $((n / runs)); done
+	done
+	for sv in $servers; do emit "$sc" "$sv" "$(pid_of "$sv")"; done
+}
 
 # Request counts: the c=16 runs carry the ratios, so they get the most requests
 # (CPU time comes in 10 ms clock ticks), in ROUNDS runs alternating the servers.
 ROUNDS=3
 GEM_SERVERS="kilnet floor floor-bev molly-brown nginx"
 for c in 1 16 64; do
-	case $c in 1) n=$(n_of 1000) ;; 16) n=$(n_of 6000) ;; *) n=$(n_of 4000) ;; esac
-	if [ $c = 16 ]; then
-		for _ in $(seq 1 $ROUNDS); do
-			for sv in $GEM_SERVERS; do
-				PARTS=1 gem "gemini full c=$c" "$sv" "$CLI_PIN" -c $c -n $((n / ROUNDS))
-			done
-		done
-		for sv in $GEM_SERVERS; do emit "gemini full c=$c" "$sv" "$(pid_of "$sv")"; done
-		continue
-	fi
-	for sv in $GEM_SERVERS; do
-		gem "gemini full c=$c" "$sv" "$CLI_PIN" -c $c -n "$n"
-	done
+	case $c in 1) n=$(n_of 1000) r=1 ;; 16) n=$(n_of 6000) r=$ROUNDS ;; *) n=$(n_of 4000) r=1 ;; esac
+	alternate "gemini full c=$c" $r "$n" "$GEM_SERVERS" gem "$CLI_PIN" -c $c
 done
-for _ in $(seq 1 $ROUNDS); do
-	for sv in $GEM_SERVERS; do
-		PARTS=1 gem "gemini resumed c=16" "$sv" "$CLI_PIN" --resume -c 16 -n $(( $(n_of 6000) / ROUNDS ))
-	done
-done
-for sv in $GEM_SERVERS; do emit "gemini resumed c=16" "$sv" "$(pid_of "$sv")"; done
+alternate "gemini resumed c=16" $ROUNDS "$(n_of 6000)" "$GEM_SERVERS" gem "$CLI_PIN" --resume -c 16
 # The same with a client that never offers a ticket twice (RFC 8446 C.4): only
 # servers that send a new ticket after a resumption keep resuming.
-for sv in kilnet floor molly-brown nginx; do
-	gem "resumed c=16, single-use tickets" "$sv" "$CLI_PIN" --resume --single-use -c 16 -n "$(n_of 2000)"
-done
+alternate "resumed c=16, single-use tickets" 1 "$(n_of 2000)" "kilnet floor molly-brown nginx" \
+    gem "$CLI_PIN" --resume --single-use -c 16
 
 for c in 1 16 64; do
-	case $c in 1) n=$(n_of 10000) ;; 16) n=$(n_of 100000) ;; *) n=$(n_of 40000) ;; esac
-	sc="gopher c=$c" r=1
-	[ $c = 16 ] && r=$ROUNDS
-	for _ in $(seq 1 $r); do
-		PARTS=1 measure "$sc" kilnet "$PID_kilnet" "$CLI_PIN" "${GOPH[@]}" --request "$GOPH_REQ" \
-		    --port "$K_GOPH" -c $c -n $((n / r))
-		PARTS=1 measure "$sc" floor-plain "$PID_floor_plain" "$CLI_PIN" "${GOPH[@]}" \
-		    --port "${PORT[floor-plain]}" -c $c -n $((n / r))
-	done
-	emit "$sc" kilnet "$PID_kilnet"
-	emit "$sc" floor-plain "$PID_floor_plain"
+	case $c in 1) n=$(n_of 10000) r=1 ;; 16) n=$(n_of 100000) r=$ROUNDS ;; *) n=$(n_of 40000) r=1 ;; esac
+	alternate "gopher c=$c" $r "$n" "kilnet floor-plain" goph "$CLI_PIN" -c $c
 	# gophernicus costs milliseconds a request: fewer, bounded by time.
-	measure "$sc" gophernicus "$PID_gophernicus" "$CLI_PIN" "${GOPH[@]}" --request /page.txt \
-	    --seconds 10 --port "$G_PORT" -c $c -n "$(n_of 1500)"
+	alternate "gopher c=$c" 1 "$(n_of 1500)" gophernicus goph "$CLI_PIN" -c $c --seconds 10
 done
 
 # kilnet with two workers, nothing pinned.
 start_kilnet kilnet2 2 ""
-measure "gemini full c=64, 2 workers, unpinned" kilnet "$PID_kilnet2" "" "${GEM[@]}" \
+sc="gemini full c=64, 2 workers, unpinned"
+measure "$sc" kilnet "$PID_kilnet2" "" "${GEM[@]}" \
     --port "${PORT[kilnet2]}" --request "$(greq "${PORT[kilnet2]}")" -c 64 -n "$(n_of 8000)"
-measure "gopher c=64, 2 workers, unpinned" kilnet "$PID_kilnet2" "" "${GOPH[@]}" \
+emit "$sc" kilnet "$PID_kilnet2"
+sc="gopher c=64, 2 workers, unpinned"
+measure "$sc" kilnet "$PID_kilnet2" "" "${GOPH[@]}" \
     --request "$GOPH_REQ" --port "${GPORT[kilnet2]}" -c 64 -n "$(n_of 40000)"
+emit "$sc" kilnet "$PID_kilnet2"
 stop kilnet2
 
 # Idle, each on a fresh server (a heap grown by an earlier run hides the cost),
 # warmed up, then N silent connections and normal requests at c=16 meanwhile.
 # nginx's `return` answers right after the handshake, so it holds no silent
 # connection; gophernicus forks a process per connection (10,000 processes).
+# idle_gem SERVER: measure_idle on the fresh Gemini server SERVER-idle, then stop it.
+idle_gem() {
+	local name=$1-idle
+	measure_idle "$sc" "$1" "$(pid_of "$name")" "${GEM[@]}" --port "${PORT[$name]}" \
+	    --request "$(greq "${PORT[$name]}")" -c 16 -n "$(n_of 2000)" --seconds 60
+	stop "$name"
+}
 sc="idle TLS x$IDLE_N"
-start_kilnet kilnet-idle 1 "$SRV_PIN"
-measure_idle "$sc" kilnet "$PID_kilnet_idle" "${GEM[@]}" --port "${PORT[kilnet-idle]}" \
-    --request "$(greq "${PORT[kilnet-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
-stop kilnet-idle
-start_floor floor-idle
-measure_idle "$sc" floor "$PID_floor_idle" "${GEM[@]}" --port "${PORT[floor-idle]}" \
-    --request "$(greq "${PORT[floor-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
-stop floor-idle
-start_floor floor-bev-idle --bufferevent
-measure_idle "$sc" floor-bev "$PID_floor_bev_idle" "${GEM[@]}" --port "${PORT[floor-bev-idle]}" \
-    --request "$(greq "${PORT[floor-bev-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
-stop floor-bev-idle
-start_molly molly-brown-idle
-measure_idle "$sc" molly-brown "$PID_molly_brown_idle" "${GEM[@]}" --port "${PORT[molly-brown-idle]}" \
-    --request "$(greq "${PORT[molly-brown-idle]}")" -c 16 -n "$(n_of 2000)" --seconds 60
-stop molly-brown-idle
+start_kilnet kilnet-idle 1 "$SRV_PIN"; idle_gem kilnet
+start_floor floor-idle; idle_gem floor
+start_floor floor-bev-idle --bufferevent; idle_gem floor-bev
+start_molly molly-brown-idle; idle_gem molly-brown
 sc="idle gopher x$IDLE_N"
 start_kilnet kilnet-idle-gopher 1 "$SRV_PIN"
 measure_idle "$sc" kilnet "$PID_kilnet_idle_gopher" "${GOPH[@]}" --request "$GOPH_REQ" \

@@ -50,25 +50,24 @@ test_config_bad_fixtures() {
 	[ $bad = 0 ]
 }
 
-test_config_shipped_ok() {
-	cd "$ROOT"
+# expect_config_ok WHAT DIR CONFIG: `kilnet -t -c CONFIG`, run from DIR, exits 0 and
+# says the configuration is OK.
+expect_config_ok() {
 	local out rc=0
-	out=$("$KILNET" -t -c conf/kilnet.conf 2>&1) || rc=$?
-	expect_eq "exit status" 0 "$rc"
-	expect_eq "output" "kilnet: configuration OK" "$out"
+	out=$(cd "$2" && "$KILNET" -t -c "$3" 2>&1) || rc=$?
+	expect_eq "exit status ($1)" 0 "$rc"
+	expect_eq "output ($1)" "kilnet: configuration OK" "$out"
+}
+
+test_config_shipped_ok() {
+	expect_config_ok "shipped" "$ROOT" conf/kilnet.conf
 }
 
 # Paths in a config (the @include too) start in the config's folder, not the
 # working folder.
 test_config_other_cwd() {
-	local out rc=0
-	out=$(cd /tmp && "$KILNET" -t -c "$ROOT/conf/kilnet.conf" 2>&1) || rc=$?
-	expect_eq "exit status from /tmp" 0 "$rc"
-	expect_eq "output from /tmp" "kilnet: configuration OK" "$out"
-	rc=0
-	out=$(cd "$ROOT/tests" && "$KILNET" -t -c ../conf/kilnet.conf 2>&1) || rc=$?
-	expect_eq "exit status from tests/" 0 "$rc"
-	expect_eq "output from tests/" "kilnet: configuration OK" "$out"
+	expect_config_ok "from /tmp" /tmp "$ROOT/conf/kilnet.conf"
+	expect_config_ok "from tests/" "$ROOT/tests" ../conf/kilnet.conf
 }
 
 # The messages name an included file as the config names it: relative includes
@@ -115,10 +114,7 @@ test_config_missing_file() {
 test_config_defaults() {
 	mkdir -p "$T/conf/capsule" "$T/conf/certs" "$T/elsewhere"
 	printf '@include "%s"\n' "$ROOT/conf/network.conf" >"$T/conf/only-network.conf"
-	local out rc=0
-	out=$(cd "$T/elsewhere" && "$KILNET" -t -c ../conf/only-network.conf 2>&1) || rc=$?
-	expect_eq "exit status" 0 "$rc"
-	expect_eq "output" "kilnet: configuration OK" "$out"
+	expect_config_ok "defaults" "$T/elsewhere" ../conf/only-network.conf
 }
 
 # The forms each setting may take: integer seconds, "off", an empty geolocation,
@@ -142,10 +138,7 @@ test_config_good_values() {
 	};
 	@include "$ROOT/conf/network.conf"
 	EOF
-	local out rc=0
-	out=$("$KILNET" -t -c "$T/k.conf" 2>&1) || rc=$?
-	expect_eq "exit status" 0 "$rc"
-	expect_eq "output" "kilnet: configuration OK" "$out"
+	expect_config_ok "k.conf" "$T" "$T/k.conf"
 }
 
 # conf/network.conf carries the seed text in full: each non-empty line of it is a
@@ -204,10 +197,7 @@ test_config_limits_proxy_privileges() {
 	};
 	@include "$ROOT/conf/network.conf"
 	EOF
-	local out rc=0
-	out=$("$KILNET" -t -c "$T/k.conf" 2>&1) || rc=$?
-	expect_eq "exit status" 0 "$rc"
-	expect_eq "output" "kilnet: configuration OK" "$out"
+	expect_config_ok "k.conf" "$T" "$T/k.conf"
 	cat >"$T/k2.conf" <<-EOF
 	server = {
 	  gemini = { proxy_listen = [ "127.0.0.1:1966" ]; };
@@ -216,8 +206,5 @@ test_config_limits_proxy_privileges() {
 	};
 	@include "$ROOT/conf/network.conf"
 	EOF
-	rc=0
-	out=$("$KILNET" -t -c "$T/k2.conf" 2>&1) || rc=$?
-	expect_eq "exit status (k2)" 0 "$rc"
-	expect_eq "output (k2)" "kilnet: configuration OK" "$out"
+	expect_config_ok "k2.conf" "$T" "$T/k2.conf"
 }

@@ -245,21 +245,24 @@ test_gemini_search_bad_query() {
 
 # ------------------------------------------------------------ request framing
 
+# url_of_length N: "$B/" and then a's, N bytes in all.
+url_of_length() { printf '%s/%s' "$B" "$(printf 'a%.0s' $(seq 1 $(($1 - ${#B} - 1))))"; }
+
 test_gemini_url_1024_bytes() {
 	gemt_start
-	local base="$B/" url
-	url=$base$(printf 'a%.0s' $(seq 1 $((1024 - ${#base}))))
+	local url
+	url=$(url_of_length 1024)
 	expect_eq "URL length" 1024 "${#url}"
 	gemt_expect "1024-byte URL accepted" "51 Not found" "$url"
 }
 
 test_gemini_url_1025_bytes() {
 	gemt_start
-	local base="$B/" url
-	url=$base$(printf 'a%.0s' $(seq 1 $((1025 - ${#base}))))
+	local url
+	url=$(url_of_length 1025)
 	expect_eq "URL length" 1025 "${#url}"
 	gemt_expect "1025-byte URL refused" "59 Request URL longer than 1024 bytes" "$url"
-	url=$base$(printf 'a%.0s' $(seq 1 3000))
+	url=$(url_of_length $((${#B} + 1 + 3000)))
 	gemt_expect "3000-byte URL refused" "59 Request URL longer than 1024 bytes" "$url"
 }
 
