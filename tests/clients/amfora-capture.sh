@@ -95,6 +95,15 @@ check() {
 }
 
 tmx new-session -d -s amfora -x "$cols" -y "$rows" "amfora '$url'" || exit 1
+# amfora is up when its address line shows. Now and then (1 run in 6 to 1 in
+# 40 here) it then drew the page wider than the pane, its lines cut at the
+# right edge, or not at all, and stayed so. Two resizes, the second back to
+# COLS, make it draw the page again for the pane's size.
+wait_for "$out/home.screen" "$url" || exit 1
+tmx resize-window -t amfora -x $((cols + 1)) -y "$rows"
+sleep 0.2
+tmx resize-window -t amfora -x "$cols" -y "$rows"
+rm -f "$out/home.screen"
 wait_for "$out/home.screen" "[1]" || exit 1
 # The page is drawn; the address line at the bottom comes a moment later.
 wait_for "$out/home.screen" "$url" || exit 1
