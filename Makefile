@@ -66,10 +66,10 @@ kilnet-asan: $(AOBJS)
 
 asan: kilnet-asan
 
-build/%.o: src/%.c src/kilnet.h | build
+build/%.o: src/%.c $(wildcard src/*.h) | build
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-build/asan/%.o: src/%.c src/kilnet.h | build
+build/asan/%.o: src/%.c $(wildcard src/*.h) | build
 	$(CC) $(CFLAGS) $(ASAN) -c -o $@ $<
 
 build:
@@ -136,7 +136,7 @@ SED_PATHS  = sed -e 's|/usr/sbin/kilnet|$(SBINDIR)/kilnet|g' \
 
 $(IBUILD)/%.o: DEFAULT_CONF = $(INSTALL_CONF)
 $(IBUILD)/kilnet: DEFAULT_CONF = $(INSTALL_CONF)
-$(IBUILD)/%.o: src/%.c src/kilnet.h $(IBUILD)/conf-path
+$(IBUILD)/%.o: src/%.c $(wildcard src/*.h) $(IBUILD)/conf-path
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(IBUILD)/kilnet: $(IOBJS)

@@ -6,14 +6,19 @@
  *   render_gemtext.c / render_gopher.c (dataset -> bytes)
  *   site.c (rendered pages + capsule/ files -> immutable struct site)
  *   gemini.c / gopher.c (request bytes + site -> struct reply), pure functions
- *   server.c + tls.c (sockets, TLS, deadlines, workers) -> the network
+ *   master.c (processes), listeners.c (sockets), sandbox.c (privileges),
+ *   worker.c + conn.c (a worker's loop and connections), tls.c -> the network
  * A module's internals stay static in its own file.
  */
 #ifndef KILNET_H
 #define KILNET_H
 
-#include <stddef.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
 
 #define KILNET_NAME    "kilnet"
 #define KILNET_VERSION "0.1.0"
@@ -54,6 +59,9 @@ void   *xrealloc(void *, size_t);
 char   *xstrdup(const char *);
 char   *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char   *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* CLOCK_MONOTONIC in ms, for deadlines; and ms as a (non-negative) timeval. */
+long    now_ms(void);
+struct timeval ms_tv(long ms);
 
 /* A growable byte buffer; used while rendering, never on the request path. */
 struct buf {
@@ -343,7 +351,14 @@ long  proxy_parse(const unsigned char *buf, size_t len, struct sockaddr_storage 
  * lock: workers share nothing). Addresses are keyed by IPv4 /32, IPv6 /64. */
 struct ratelimit;
 struct sockaddr;
-struct ratelimit *ratelimit_new(double rate, double burst, int max_per_address,
+struct rl_table;
+/* In the master, before the first fork: the table every worker counts in,
+ * kept across reloads. NULL when it cannot be made (logged). */
+struct rl_table  *ratelimit_table_new(void);
+void  ratelimit_table_free(struct rl_table *);
+/* In a worker: the limits of its config, counted in table t. */
+struct ratelimit *ratelimit_new(struct rl_table *t, double rate, double burst,
+	    int max_per_address,
 	    const struct cidr *allow, size_t n_allow);
 void  ratelimit_free(struct ratelimit *);
 /* 1 when addr is in an allowed (exempt) range. */
@@ -381,6 +396,7 @@ struct ssl_st *tls_new(struct tls *);
  * that the ticket keys derive from, so clients still resume). */
 void        tls_keep_tickets(struct tls *to, const struct tls *from);
 
+/* ---------------------------------------------------------------- server */
 /* One generation of what is served, built whole at start and on each reload. */
 struct server_gen {
 	struct config  *cfg;     /* malloc'd; config_free + free */
@@ -393,10 +409,55 @@ void        server_gen_free(struct server_gen *);
  * and the command line): 0, or -1 with every error already logged. */
 typedef int (*server_reload_fn)(void *arg, struct server_gen *out);
 
-/* Binds the listeners, starts the workers and serves until SIGTERM/SIGINT;
- * SIGHUP calls reload and, when it succeeds, replaces the members of *g (the
- * old ones are freed) and swaps the workers. Returns the process exit status;
- * in a worker process too (then *g is the worker's copy, for the caller to free). */
+/* master.c: binds the listeners, starts the workers and serves until
+ * SIGTERM/SIGINT; SIGHUP calls reload and, when it succeeds, replaces the
+ * members of *g (the old ones are freed) and swaps the workers. Returns the
+ * process exit status; in a worker process too (then *g is the worker's copy,
+ * for the caller to free). */
 int         server_run(struct server_gen *g, server_reload_fn reload, void *arg);
+
+/* listeners.c: the listening sockets of one address (fd[0..n_fd-1], one per
+ * worker slot, or more after a reload to fewer workers), and all of them. */
+struct lsock {
+	struct listen_addr  la;      /* host owned */
+	int                 gopher;
+	int                *fd;      /* -1: none */
+	int                 n_fd;
+};
+struct lsocks {
+	struct lsock       *v;
+	size_t              n;
+};
+/* A listening socket as a worker gets it. */
+struct wsock {
+	int                 fd;
+	int                 gopher;  /* 0: Gemini (TLS), 1: Gopher (autodetect) */
+	int                 proxy;   /* a PROXY protocol header comes first */
+	char                name[64];/* "127.0.0.1:1965", for messages */
+};
+/* Opens what cfg listens on for n_slots workers into *cur, keeping the sockets
+ * of addresses *cur has already; errors go to stderr. 0, or -1 (cur unchanged). */
+int         lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slots);
+void        lsocks_free(struct lsocks *);
+/* The sockets a worker of `slot` serves, moved out of ls into *out (malloc'd). */
+size_t      lsocks_take(struct lsocks *ls, int slot, int n_slots, struct wsock **out);
+
+/* sandbox.c: who a worker becomes before it serves, when started as root. */
+struct privs {
+	int          drop;      /* 1: started as root */
+	uid_t        uid;
+	gid_t        gid;
+	const char  *user;      /* for messages; points into the current config */
+	pid_t        master;
+};
+/* In the master: looks up server.user and checks server.chroot; 0 or -1 (logged). */
+int         privs_resolve(const struct config *, struct privs *);
+/* In a worker, once it holds all it serves: 0 or -1 (logged). */
+int         privs_drop(const struct config *, const struct privs *);
+
+/* worker.c: one worker's life on its sockets (closed by it); exit status. */
+int         worker_run(const struct server_gen *g, const struct wsock *socks,
+	    size_t n_socks, int id, const sigset_t *oldmask, const struct privs *p,
+	    struct rl_table *limits);
 
 #endif

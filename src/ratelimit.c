@@ -50,12 +50,30 @@ static int	 prefix_eq(const unsigned char *, const unsigned char *, int);
 static uint64_t	 mix(uint64_t);
 static struct rl_entry *lookup(struct ratelimit *, const struct sockaddr *);
 
+/* Interim: each worker still keeps its own table (see ratelimit_new). */
+struct rl_table {
+	int unused;
+};
+
+struct rl_table *
+ratelimit_table_new(void)
+{
+	return xcalloc(1, sizeof(struct rl_table));
+}
+
+void
+ratelimit_table_free(struct rl_table *t)
+{
+	free(t);
+}
+
 struct ratelimit *
-ratelimit_new(double rate, double burst, int max_per_address,
+ratelimit_new(struct rl_table *t, double rate, double burst, int max_per_address,
     const struct cidr *allow, size_t n_allow)
 {
 	struct ratelimit *rl = xcalloc(1, sizeof(*rl));
 
+	(void)t;
 	rl->rate = rate > 0 ? rate : 0;
 	/* A bucket smaller than one token could never serve a request. */
 	rl->burst = burst >= 1 ? burst : 1;

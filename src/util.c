@@ -1,11 +1,13 @@
 /*
  * util.c: allocation that fails loudly, and the growable buffer renderers
- * write into. Used at load time; the request path allocates nothing here.
+ * write into (used at load time; the request path allocates nothing here);
+ * the monotonic clock that deadlines count on.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kilnet.h"
 
@@ -141,4 +143,25 @@ reply_free(struct reply *r)
 {
 	free(r->owned);
 	r->owned = NULL;
+}
+
+long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct timeval
+ms_tv(long ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return tv;
 }

@@ -418,6 +418,16 @@ srv_wait_log() {
 	fail "$2 not logged in $(basename "$1")"
 }
 
+# srv_wait_log_count FILE TEXT N: until TEXT is on N lines of FILE (10 s at most).
+srv_wait_log_count() {
+	local i
+	for i in $(seq 1 200); do
+		[ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+		sleep 0.05
+	done
+	fail "$2 not logged $3 times in $(basename "$1")"
+}
+
 # srv_workers PID: the master's worker processes.
 srv_workers() { pgrep -P "$1" | tr '\n' ' '; }
 
@@ -542,6 +552,40 @@ srv_reload_under_load() {
 # shorter run still sees tens of thousands of requests across the reloads.
 test_server_reload_under_load_gemini() { srv_reload_under_load gemini 20; }
 test_server_reload_under_load_gopher() { srv_reload_under_load gopher 10; }
+
+# srv_reload_fewer_workers MODE: under load (c=64, so that connections wait in
+# the accept queues), 30 reloads 0.25 s apart take the workers from 2 to 1 and
+# back; every request must be answered. Before the surplus sockets were kept,
+# the connections queued on the socket of the slot that went were reset (about
+# one error a run).
+srv_reload_fewer_workers() {
+	local mode=$1 port out i
+	write_conf "$T/k.conf"
+	sed -i 's/workers = 1;/workers = 2;/' "$T/k.conf"
+	start_kilnet k -c "$T/k.conf"
+	[ "$mode" = gemini ] && port=$GEM_PORT || port=$GOPH_PORT
+	"$ROOT/bench/bin/loadgen" --$mode --port "$port" --sni localhost -c 64 --seconds 8 -n 3000000 \
+		>"$T/load.out" 2>&1 &
+	local lpid=$!
+	for i in $(seq 1 30); do
+		sleep 0.25
+		if [ $((i % 2)) = 1 ]; then
+			sed -i 's/workers = 2;/workers = 1;/' "$T/k.conf"
+		else
+			sed -i 's/workers = 1;/workers = 2;/' "$T/k.conf"
+		fi
+		kill -HUP "$KPID"
+	done
+	wait "$lpid" || { cat "$T/load.out"; fail "loadgen failed"; }
+	out=$(cat "$T/load.out")
+	echo "$out"
+	srv_wait_log_count "$T/k.log" "reloaded: " 30
+	expect_contains "no errors" "$out" " errors=0 "
+	expect_eq "reloads to 1 worker" 15 "$(grep -c 'reloaded: .*, 1 worker$' "$T/k.log")"
+	expect_eq "two workers at the end" 2 "$(pgrep -P "$KPID" | wc -l)"
+}
+test_server_reload_fewer_workers_gemini() { srv_reload_fewer_workers gemini; }
+test_server_reload_fewer_workers_gopher() { srv_reload_fewer_workers gopher; }
 
 test_server_privileges() {
 	if [ "$(id -u)" != 0 ]; then echo "not root: skipped"; return 0; fi

@@ -1,0 +1,665 @@
+/*
+ * conn.c: a worker's connection engine. Each accepted connection goes through
+ * its steps, each with a deadline:
+ *
+ *   accept -> [PROXY header] -> [peek: Gopher port, TLS or plain?] -> handshake
+ *          -> read request -> rate limit -> gemini_respond / gopher_respond
+ *          -> write -> close_notify -> close
+ *
+ * SSL_* is driven from our own event callbacks on the non-blocking socket (no
+ * bufferevent): one struct event per connection, carrying both the readiness
+ * wait and the current deadline, and a request buffer inside the connection.
+ * worker.c owns the listeners and hands each accepted socket to conn_accept.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "kilnet.h"
+#include "worker.h"
+
+/* After close_notify, how long unread client bytes are drained so that close()
+ * does not turn into a reset that could destroy the response in flight. */
+#define LINGER_MS         1000
+
+enum proto { P_GEMINI, P_GOPHER, P_GOPHERS };
+static const char *const proto_names[] = { "gemini", "gopher", "gophers" };
+
+enum state { ST_PROXY, ST_PEEK, ST_HANDSHAKE, ST_READ, ST_WRITE, ST_SHUTDOWN,
+    ST_LINGER };
+static const char *const state_names[] = {
+	"PROXY header", "first byte", "handshake", "request", "write",
+	"close_notify", "linger"
+};
+
+
+struct conn {
+	struct event      ev;           /* readiness and deadline, re-armed per wait */
+	struct worker    *w;
+	struct conn      *prev, *next;  /* the worker's open connections */
+	SSL              *ssl;          /* NULL: plain Gopher (or not decided yet) */
+	int               fd;
+	unsigned char     proto;        /* enum proto */
+	unsigned char     state;        /* enum state */
+	unsigned char     logged;
+	unsigned char     counted;      /* in the rate limiter's connection count */
+	long              start;        /* accept time, ms (monotonic) */
+	long              deadline;     /* of the current state, ms */
+	union {                         /* the client; from the PROXY header if any */
+		struct sockaddr          sa;
+		struct sockaddr_in       in;
+		struct sockaddr_in6      in6;
+		struct sockaddr_storage  ss;
+	} addr;
+	struct reply      reply;
+	size_t            sent;
+	size_t            len, cap;     /* request bytes read, buffer size */
+	unsigned char     buf[];        /* cap bytes; Gopher: added at the first byte */
+};
+
+static void  conn_step(struct conn *);
+static void  conn_close(struct conn *);
+
+static void
+format_addr(const struct sockaddr *sa, char *out, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(out, size, "[%s]:%d", host, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(out, size, "%s:%d", host, ntohs(s4->sin_port));
+	}
+}
+
+/* The first OpenSSL error of a failed connection, for the log; the queue is
+ * emptied so it does not leak into the next connection's checks. */
+static const char *
+ssl_reason(char *buf, size_t size)
+{
+	unsigned long e = ERR_peek_error();
+
+	if (e == 0)
+		snprintf(buf, size, "%s", errno ? strerror(errno) : "connection closed");
+	else
+		ERR_error_string_n(e, buf, size);
+	ERR_clear_error();
+	return buf;
+}
+
+static void
+conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	char addr[80];
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		format_addr(&c->addr.sa, addr, sizeof(addr));
+		log_info("%s %s: %s deadline passed after %ld ms, closing", addr,
+		    proto_names[c->proto], state_names[c->state], now_ms() - c->start);
+		/* A client too slow to take its response: reset, so the kernel drops
+		 * what is queued for it now, instead of keeping an orphaned socket
+		 * that trickles megabytes to the same slow reader. */
+		if (c->state == ST_WRITE || c->state == ST_SHUTDOWN)
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER,
+			    &(struct linger){ .l_onoff = 1, .l_linger = 0 },
+			    sizeof(struct linger));
+		conn_close(c);
+		return;
+	}
+	conn_step(c);
+}
+
+/* Waits until fd is ready for `what` or the current deadline passes. */
+static void
+conn_wait(struct conn *c, short what)
+{
+	struct timeval tv = ms_tv(c->deadline - now_ms());
+
+	event_assign(&c->ev, c->w->base, c->fd, what, conn_cb, c);
+	if (event_add(&c->ev, &tv) == -1)
+		conn_close(c);
+}
+
+static void
+conn_log(struct conn *c)
+{
+	const char *sni = c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name)
+	    : NULL;
+
+	if (c->logged)
+		return;
+	c->logged = 1;
+	log_access(proto_names[c->proto], &c->addr.sa, sni, c->buf, c->len,
+	    c->reply.status, c->sent, now_ms() - c->start);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->state >= ST_WRITE)
+		conn_log(c);
+	event_del(&c->ev);
+	if (c->counted)
+		ratelimit_close(w->rl, &c->addr.sa);
+	reply_free(&c->reply);
+	SSL_free(c->ssl);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+	w->n_conns--;
+	worker_conn_gone(w);
+}
+
+/* Gives a Gopher connection its request buffer once the client has sent
+ * something: a silent connection costs only the small header. */
+static struct conn *
+conn_grow(struct conn *c)
+{
+	struct conn *n;
+
+	n = realloc(c, sizeof(*c) + GOPHER_MAX_REQUEST);
+	if (n == NULL)
+		return NULL;
+	n->cap = GOPHER_MAX_REQUEST;
+	if (n->prev)
+		n->prev->next = n;
+	else
+		n->w->conns = n;
+	if (n->next)
+		n->next->prev = n;
+	return n;
+}
+
+/* Maps an SSL_ERROR_WANT_* to the readiness to wait for; 0: a real failure. */
+static short
+ssl_want(struct conn *c, int r)
+{
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return EV_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return EV_WRITE;
+	default:
+		return 0;
+	}
+}
+
+/* Closes after a failure, logging it unless the client simply went away (a
+ * reset or an EOF is routine, and not worth a line per connection). */
+static void
+conn_fail(struct conn *c, const char *what)
+{
+	char addr[80], why[160];
+
+	if (ERR_peek_error() == 0 && (errno == ECONNRESET || errno == EPIPE ||
+	    errno == 0)) {
+		conn_close(c);
+		return;
+	}
+	format_addr(&c->addr.sa, addr, sizeof(addr));
+	log_info("%s %s: %s: %s", addr, proto_names[c->proto], what,
+	    ssl_reason(why, sizeof(why)));
+	conn_close(c);
+}
+
+/* Over the rate limit: a reply that costs no page work, one small buffer.
+ * Gemini has a status for it (44 SLOW DOWN, META: seconds to wait); Gopher has
+ * none, so it gets the error menu line (type 3) that clients show. */
+static void
+conn_limited(struct conn *c, int wait)
+{
+	char addr[80];
+	char *p = malloc(96);
+	int n;
+
+	format_addr(&c->addr.sa, addr, sizeof(addr));
+	log_info("%s %s: rate limit: told to wait %d s", addr, proto_names[c->proto],
+	    wait);
+	if (p == NULL)
+		return;		/* no reply: the connection just closes */
+	if (c->proto == P_GEMINI) {
+		n = snprintf(p, 96, "44 %d\r\n", wait);
+		c->reply.status = 44;
+	} else {
+		n = snprintf(p, 96, "3rate limit: try again in %d s\t\terror.host\t1\r\n"
+		    ".\r\n", wait);
+		c->reply.status = 3;
+	}
+	c->reply.owned = (unsigned char *)p;
+	c->reply.data = c->reply.owned;
+	c->reply.len = (size_t)n;
+}
+
+static void
+conn_respond(struct conn *c)
+{
+	struct worker *w = c->w;
+	int wait;
+
+	c->state = ST_WRITE;
+	c->deadline = now_ms() + w->cfg->write_timeout_ms;
+	if (w->rl != NULL && (wait = ratelimit_take(w->rl, &c->addr.sa, now_ms())) > 0) {
+		conn_limited(c, wait);
+		return;
+	}
+	if (c->proto == P_GEMINI)
+		gemini_respond(w->site, SSL_get_servername(c->ssl,
+		    TLSEXT_NAMETYPE_host_name), c->buf, c->len, &c->reply);
+	else
+		gopher_respond(w->site, c->buf, c->len, &c->reply);
+}
+
+/* Counts the connection for its address (max_per_address); 0, or -1 when the
+ * address has too many open: the connection is closed at once, which costs
+ * less than any reply (and a TLS alert would need a handshake first). */
+static int
+conn_admit(struct conn *c)
+{
+	char addr[80];
+
+	if (c->w->rl == NULL)
+		return 0;
+	if (ratelimit_open(c->w->rl, &c->addr.sa) == -1) {
+		format_addr(&c->addr.sa, addr, sizeof(addr));
+		log_info("%s %s: too many connections from this address, closing", addr,
+		    proto_names[c->proto]);
+		conn_close(c);
+		return -1;
+	}
+	c->counted = 1;
+	return 0;
+}
+
+/*
+ * The PROXY protocol header (v1 or v2), before any byte of the client's own.
+ * Bytes are peeked, and only a header's bytes are ever consumed: when
+ * proxy_parse asks for more, all bytes seen are part of the header (it is
+ * longer than they are), so they move into c->buf and the wait is for new
+ * bytes (a wait on bytes left in the socket would wake at once, again and
+ * again). Returns 1 when the header is read, 0 to wait, -1 closed.
+ */
+static int
+conn_proxy(struct conn *c)
+{
+	struct sockaddr_storage src;
+	char addr[80];
+	ssize_t r;
+	long n;
+
+	for (;;) {
+		r = recv(c->fd, c->buf + c->len, PROXY_MAX_HEADER - c->len, MSG_PEEK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN) {
+			conn_wait(c, EV_READ);
+			return 0;
+		}
+		if (r <= 0) {
+			conn_close(c);
+			return -1;
+		}
+		memset(&src, 0, sizeof(src));
+		n = proxy_parse(c->buf, c->len + (size_t)r, &src);
+		if (n == 0 && c->len + (size_t)r < PROXY_MAX_HEADER) {
+			if (recv(c->fd, c->buf + c->len, (size_t)r, 0) != r)
+				break;
+			c->len += (size_t)r;
+			continue;
+		}
+		if (n <= (long)c->len || n > (long)(c->len + (size_t)r))
+			break;		/* invalid (or a parser out of bounds) */
+		if (recv(c->fd, c->buf + c->len, (size_t)n - c->len, 0) !=
+		    (ssize_t)((size_t)n - c->len))
+			break;
+		if (src.ss_family == AF_INET || src.ss_family == AF_INET6)
+			memcpy(&c->addr.ss, &src, sizeof(src));
+		c->len = 0;
+		return 1;
+	}
+	format_addr(&c->addr.sa, addr, sizeof(addr));
+	log_info("%s %s: no valid PROXY protocol header, closing", addr,
+	    proto_names[c->proto]);
+	conn_close(c);
+	return -1;
+}
+
+/* Reads until the first LF, a full buffer or the client's end of stream.
+ * Returns 1 when the request is complete, 0 to wait (done), -1 closed. */
+static int
+conn_read(struct conn *c)
+{
+	for (;;) {
+		size_t room = c->cap - c->len, old = c->len;
+		ssize_t r;
+
+		if (room == 0)
+			return 1;
+		if (c->ssl != NULL) {
+			int n = SSL_read(c->ssl, c->buf + c->len, (int)room);
+
+			if (n <= 0) {
+				short want = ssl_want(c, n);
+
+				if (want) {
+					conn_wait(c, want);
+					return 0;
+				}
+				if (SSL_get_error(c->ssl, n) != SSL_ERROR_ZERO_RETURN) {
+					conn_fail(c, "reading the request");
+					return -1;
+				}
+				/* The client closed its side: what it sent is the
+				 * request (nothing: it just went away). */
+				ERR_clear_error();
+				if (c->len > 0)
+					return 1;
+				conn_close(c);
+				return -1;
+			}
+			r = n;
+		} else {
+			r = recv(c->fd, c->buf + c->len, room, 0);
+			if (r == 0) {
+				if (c->len > 0)
+					return 1;
+				conn_close(c);
+				return -1;
+			}
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 && errno == EAGAIN) {
+				conn_wait(c, EV_READ);
+				return 0;
+			}
+			if (r < 0) {
+				conn_fail(c, "reading the request");
+				return -1;
+			}
+		}
+		c->len += (size_t)r;
+		if (memchr(c->buf + old, '\n', (size_t)r) != NULL) {
+			/* Bytes after the first LF are not part of the request. */
+			c->len = (size_t)((unsigned char *)memchr(c->buf + old, '\n',
+			    (size_t)r) - c->buf) + 1;
+			return 1;
+		}
+	}
+}
+
+/* Returns 1 when everything is written, 0 to wait, -1 closed. */
+static int
+conn_write(struct conn *c)
+{
+	while (c->sent < c->reply.len) {
+		size_t left = c->reply.len - c->sent;
+
+		if (c->ssl != NULL) {
+			int n = SSL_write(c->ssl, c->reply.data + c->sent,
+			    left > INT_MAX ? INT_MAX : (int)left);
+
+			if (n <= 0) {
+				short want = ssl_want(c, n);
+
+				if (want) {
+					conn_wait(c, want);
+					return 0;
+				}
+				conn_fail(c, "writing the response");
+				return -1;
+			}
+			c->sent += (size_t)n;
+		} else {
+			ssize_t n = send(c->fd, c->reply.data + c->sent, left,
+			    MSG_NOSIGNAL);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN) {
+					conn_wait(c, EV_WRITE);
+					return 0;
+				}
+				conn_fail(c, "writing the response");
+				return -1;
+			}
+			c->sent += (size_t)n;
+		}
+	}
+	return 1;
+}
+
+/* After the response: unread bytes from the client (more than its request line)
+ * would make close() send a reset, which can destroy the response before the
+ * client reads it; so they are drained first, for a short while. Returns 1 when
+ * the socket can be closed, 0 to wait. */
+static int
+conn_drain(struct conn *c)
+{
+	unsigned char scratch[512];
+
+	for (;;) {
+		ssize_t r = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+
+		if (r > 0) {
+			if (c->state != ST_LINGER) {
+				c->state = ST_LINGER;
+				shutdown(c->fd, SHUT_WR);
+				if (c->deadline > now_ms() + LINGER_MS)
+					c->deadline = now_ms() + LINGER_MS;
+			}
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN && c->state == ST_LINGER) {
+			conn_wait(c, EV_READ);
+			return 0;
+		}
+		return 1;	/* EOF, error, or nothing pending */
+	}
+}
+
+static void
+conn_step(struct conn *c)
+{
+	struct conn *grown;
+	unsigned char first;
+	ssize_t r;
+	int n;
+
+	for (;;) {
+		switch (c->state) {
+		case ST_PROXY:
+			if (c->cap < PROXY_MAX_HEADER) {
+				if ((grown = conn_grow(c)) == NULL) {
+					conn_fail(c, "out of memory");
+					return;
+				}
+				c = grown;
+			}
+			if (conn_proxy(c) != 1 || conn_admit(c) == -1)
+				return;
+			c->state = c->proto == P_GEMINI ? ST_HANDSHAKE : ST_PEEK;
+			break;
+		case ST_PEEK:
+			r = recv(c->fd, &first, 1, MSG_PEEK);
+			if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+				conn_wait(c, EV_READ);
+				return;
+			}
+			if (r <= 0) {
+				conn_close(c);
+				return;
+			}
+			if (c->cap < GOPHER_MAX_REQUEST) {
+				if ((grown = conn_grow(c)) == NULL) {
+					conn_fail(c, "out of memory");
+					return;
+				}
+				c = grown;
+			}
+			if (first == 0x16) {	/* a TLS handshake record */
+				if ((c->ssl = tls_new(c->w->tls)) == NULL ||
+				    !SSL_set_fd(c->ssl, c->fd)) {
+					conn_fail(c, "out of memory");
+					return;
+				}
+				c->proto = P_GOPHERS;
+				c->state = ST_HANDSHAKE;
+				c->deadline = c->start + c->w->cfg->handshake_timeout_ms;
+			} else {
+				c->state = ST_READ;
+			}
+			break;
+		case ST_HANDSHAKE:
+			n = SSL_do_handshake(c->ssl);
+			if (n != 1) {
+				short want = ssl_want(c, n);
+
+				if (want)
+					conn_wait(c, want);
+				else if (ERR_peek_error() == 0)
+					conn_close(c);	/* gone: a probe, a reset */
+				else
+					conn_fail(c, "TLS handshake");
+				return;
+			}
+			c->state = ST_READ;
+			c->deadline = c->start + c->w->cfg->request_timeout_ms;
+			break;
+		case ST_READ:
+			if (conn_read(c) != 1)
+				return;
+			conn_respond(c);
+			break;
+		case ST_WRITE:
+			if (conn_write(c) != 1)
+				return;
+			conn_log(c);
+			c->state = ST_SHUTDOWN;
+			break;
+		case ST_SHUTDOWN:
+			if (c->ssl != NULL && (n = SSL_shutdown(c->ssl)) < 0) {
+				short want = ssl_want(c, n);
+
+				if (want == EV_WRITE) {
+					conn_wait(c, want);
+					return;
+				}
+				/* A peer gone already: nothing more to say to it. */
+				ERR_clear_error();
+				conn_close(c);
+				return;
+			}
+			/* fall through: close_notify sent (or plain) */
+			/* FALLTHROUGH */
+		case ST_LINGER:
+			if (conn_drain(c) == 1)
+				conn_close(c);
+			return;
+		}
+	}
+}
+
+static struct conn *
+conn_new(struct worker *w, int fd, int gopher, int proxy, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	size_t cap = gopher ? 0 : GEMINI_MAX_REQUEST;
+	struct conn *c = malloc(sizeof(*c) + cap);
+
+	if (c == NULL)
+		return NULL;
+	/* The header only: the buffer stays untouched (and out of RSS) until used. */
+	memset(c, 0, sizeof(*c));
+	c->w = w;
+	c->fd = fd;
+	c->cap = cap;
+	if (salen > sizeof(c->addr))
+		salen = sizeof(c->addr);
+	memcpy(&c->addr, sa, salen);
+	c->start = now_ms();
+	/* Assigned now so that closing before the first wait is safe. */
+	event_assign(&c->ev, w->base, fd, EV_READ, conn_cb, c);
+	if (gopher) {
+		c->proto = P_GOPHER;
+		c->state = ST_PEEK;
+		c->deadline = c->start + w->cfg->request_timeout_ms;
+	} else {
+		if ((c->ssl = tls_new(w->tls)) == NULL || !SSL_set_fd(c->ssl, fd)) {
+			SSL_free(c->ssl);
+			ERR_clear_error();
+			free(c);
+			return NULL;
+		}
+		c->proto = P_GEMINI;
+		c->state = ST_HANDSHAKE;
+		c->deadline = c->start + w->cfg->handshake_timeout_ms;
+	}
+	/* The header comes within the first state's deadline. */
+	if (proxy)
+		c->state = ST_PROXY;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	return c;
+}
+
+/* Takes an accepted socket (fd is ours from here: closed on failure) and
+ * starts the connection's first step. */
+void
+conn_accept(struct worker *w, const struct listener *l, int fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct conn *c;
+
+	if ((c = conn_new(w, fd, l->gopher, l->proxy, sa, salen)) == NULL) {
+		log_warn("%s: out of memory, connection refused", l->name);
+		close(fd);
+		return;
+	}
+	/* Behind a proxy, the address to count comes with the header. */
+	if (c->state != ST_PROXY && conn_admit(c) == -1)
+		return;
+	/* The client's first flight is often here already: no wait for it. */
+	if (c->state == ST_PEEK)
+		conn_wait(c, EV_READ);
+	else
+		conn_step(c);
+}
+
+/* At the worker's end: every connection still open is closed (and logged). */
+void
+conn_close_all(struct worker *w)
+{
+	while (w->conns != NULL)
+		conn_close(w->conns);
+}

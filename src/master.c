@@ -1,0 +1,345 @@
+/*
+ * master.c: the master process. It binds the listeners (listeners.c), forks
+ * one worker per slot (worker.c), and then only watches: it reloads on SIGHUP
+ * (a whole new generation of config, site and TLS, then new workers, while the
+ * old ones finish what they have), forwards SIGTERM/SIGINT, reaps the workers
+ * and restarts one that died. It keeps nothing that untrusted bytes touch.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kilnet.h"
+
+/* After close_notify a connection may linger this long (conn.c). */
+#define LINGER_MS         1000
+/* A worker that dies sooner than this after its start is not restarted: it
+ * would die again. */
+#define RESPAWN_MIN_MS    1000
+/* The master kills workers that have not stopped this long after SIGTERM
+ * (the workers' drain, 2 s, and a margin). */
+#define STOP_GRACE_MS     5000
+/* A retired worker (after a reload) finishes its connections, each bounded by
+ * its own deadlines; past those and this margin the master kills it. */
+#define RETIRE_GRACE_MS   3000
+/* The master's longest sleep between checks of its deadlines. */
+#define MASTER_TICK_MS    250
+
+struct child {
+	pid_t  pid;
+	int    slot;
+	int    retiring;     /* 0, 1: told to retire, 2: SIGUSR2 sent */
+	long   started;
+	long   retire_by;    /* retiring: killed if still running then */
+};
+
+struct master {
+	struct server_gen  *g;
+	server_reload_fn    reload;
+	void               *reload_arg;
+	const sigset_t     *oldmask;
+	struct privs        privs;
+	struct lsocks       ls;
+	struct rl_table    *limits;  /* shared by every worker, kept across reloads */
+	int                 n_slots;
+	struct child       *ch;
+	size_t              n_ch, cap_ch;
+	int                 stopping, rc;
+	long                stop_at;
+	int                 is_child, child_rc;   /* in a forked worker */
+};
+
+static int
+slots_for(const struct config *cfg)
+{
+	long cores;
+
+	if (cfg->workers > 0)
+		return cfg->workers;
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores > 0 ? (int)cores : 1;
+}
+
+/* Forks the worker for one slot. Returns 0 (in the master, or in the child
+ * with m->is_child set once the worker is done) or -1. */
+static int
+spawn(struct master *m, int slot)
+{
+	pid_t pid;
+
+	if (m->n_ch == m->cap_ch) {
+		m->cap_ch = m->cap_ch ? 2 * m->cap_ch : 8;
+		m->ch = xrealloc(m->ch, m->cap_ch * sizeof(*m->ch));
+	}
+	if ((pid = fork()) == -1) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		struct wsock *socks;
+		size_t n;
+
+		/* Only this slot's sockets stay open in the worker. */
+		n = lsocks_take(&m->ls, slot, m->n_slots, &socks);
+		lsocks_free(&m->ls);
+		free(m->ch);
+		m->ch = NULL;
+		m->n_ch = m->cap_ch = 0;
+		m->is_child = 1;
+		m->child_rc = worker_run(m->g, socks, n, slot + 1, m->oldmask,
+		    &m->privs, m->limits);
+		free(socks);
+		return 0;
+	}
+	m->ch[m->n_ch].pid = pid;
+	m->ch[m->n_ch].slot = slot;
+	m->ch[m->n_ch].retiring = 0;
+	m->ch[m->n_ch].started = now_ms();
+	m->ch[m->n_ch].retire_by = 0;
+	m->n_ch++;
+	return 0;
+}
+
+/* Starts a worker for every slot that has none serving (at start, after a
+ * reload, after a crash). -1 when a fork failed. */
+static int
+ensure_workers(struct master *m, int restart)
+{
+	int rc = 0;
+
+	for (int s = 0; s < m->n_slots && !m->is_child; s++) {
+		size_t k;
+
+		for (k = 0; k < m->n_ch; k++)
+			if (m->ch[k].slot == s && !m->ch[k].retiring)
+				break;
+		if (k < m->n_ch)
+			continue;
+		if (spawn(m, s) == -1)
+			rc = -1;
+		else if (restart && !m->is_child)
+			log_info("worker %d restarted (pid %d)", s + 1,
+			    (int)m->ch[m->n_ch - 1].pid);
+	}
+	return rc;
+}
+
+static void
+master_stop(struct master *m, int sig)
+{
+	if (m->stopping)
+		return;
+	if (sig != 0)
+		log_info("signal %d: stopping the workers", sig);
+	m->stopping = 1;
+	m->stop_at = now_ms();
+	/* Our copies go first, so that a worker's are the last: it takes what is
+	 * queued and closes at once, and a connection the kernel completes after
+	 * that finds the port closed (refused, which a proxy retries elsewhere)
+	 * rather than queued on a socket we close later (reset mid-request). */
+	lsocks_free(&m->ls);
+	for (size_t k = 0; k < m->n_ch; k++)
+		kill(m->ch[k].pid, SIGTERM);
+}
+
+/* SIGHUP: a whole new generation, or (on any error) none and the old serves. */
+static void
+master_reload(struct master *m)
+{
+	const struct config *old = m->g->cfg;
+	struct server_gen ng;
+	struct privs np;
+	long bound;
+
+	log_info("signal %d: reloading %s", SIGHUP, old->file);
+	/* What an old worker may still need: each connection's longest life. */
+	bound = (old->handshake_timeout_ms > old->request_timeout_ms ?
+	    old->handshake_timeout_ms : old->request_timeout_ms) +
+	    old->write_timeout_ms + LINGER_MS + RETIRE_GRACE_MS;
+	if (m->reload(m->reload_arg, &ng) == -1) {
+		log_error("reload failed: still serving the previous site");
+		return;
+	}
+	if (privs_resolve(ng.cfg, &np) == -1 ||
+	    lsocks_build(&m->ls, ng.cfg, slots_for(ng.cfg)) == -1) {
+		server_gen_free(&ng);
+		log_error("reload failed: still serving the previous site");
+		return;
+	}
+	m->n_slots = slots_for(ng.cfg);
+	tls_keep_tickets(ng.tls, m->g->tls);
+	server_gen_free(m->g);
+	*m->g = ng;
+	m->privs = np;
+	for (size_t k = 0; k < m->n_ch; k++) {
+		if (m->ch[k].retiring)
+			continue;	/* retired by an earlier reload */
+		m->ch[k].retiring = 1;
+		m->ch[k].retire_by = now_ms() + bound;
+	}
+	/* The new workers first: the sockets are shared, so whichever accepts a
+	 * queued connection serves it, and none waits for a worker to start. */
+	ensure_workers(m, 0);
+	if (m->is_child)
+		return;
+	for (size_t k = 0; k < m->n_ch; k++) {
+		if (m->ch[k].retiring == 1) {
+			kill(m->ch[k].pid, SIGUSR2);
+			m->ch[k].retiring = 2;
+		}
+	}
+	log_info("reloaded: %zu pages (%zu Gemini, %zu Gopher), %d worker%s",
+	    m->g->site->n_gemini + m->g->site->n_gopher, m->g->site->n_gemini,
+	    m->g->site->n_gopher, m->n_slots, m->n_slots == 1 ? "" : "s");
+}
+
+static void
+master_reap(struct master *m)
+{
+	struct child c;
+	pid_t pid;
+	size_t k;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (k = 0; k < m->n_ch && m->ch[k].pid != pid; k++)
+			;
+		if (k == m->n_ch)
+			continue;
+		c = m->ch[k];
+		m->ch[k] = m->ch[--m->n_ch];
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (m->stopping || c.retiring))
+			continue;
+		if (WIFSIGNALED(st))
+			log_error("worker %d (pid %d) killed by signal %d", c.slot + 1,
+			    (int)pid, WTERMSIG(st));
+		else
+			log_error("worker %d (pid %d) exited with status %d", c.slot + 1,
+			    (int)pid, WEXITSTATUS(st));
+		if (m->stopping) {
+			m->rc = 1;
+		} else if (!c.retiring && now_ms() - c.started < RESPAWN_MIN_MS) {
+			log_error("worker %d died at start: stopping", c.slot + 1);
+			m->rc = 1;
+			master_stop(m, 0);
+		}
+	}
+}
+
+/* The master only watches: it reloads on SIGHUP, forwards SIGTERM/SIGINT,
+ * reaps the workers and restarts one that died. Returns from a forked child
+ * too, with m->is_child set, so that the child unwinds through main's cleanup. */
+static void
+master_run(struct master *m, const sigset_t *wait_set)
+{
+	if (ensure_workers(m, 0) == -1 && !m->is_child) {
+		m->rc = 1;
+		master_stop(m, 0);
+	}
+	if (m->is_child)
+		return;
+	if (!m->stopping)
+		log_info("%d worker%s started", m->n_slots, m->n_slots == 1 ? "" : "s");
+	for (;;) {
+		struct timespec ts = { 0, MASTER_TICK_MS * 1000000L };
+		siginfo_t si;
+		long now;
+		int sig;
+
+		if (!m->stopping) {
+			ensure_workers(m, 1);
+			if (m->is_child)
+				return;
+		}
+		if (m->stopping && m->n_ch == 0)
+			break;
+		sig = sigtimedwait(wait_set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			master_stop(m, sig);
+		} else if (sig == SIGHUP && !m->stopping) {
+			master_reload(m);
+			if (m->is_child)
+				return;
+		}
+		now = now_ms();
+		for (size_t k = 0; k < m->n_ch; k++) {
+			if (m->ch[k].retiring && now > m->ch[k].retire_by) {
+				log_warn("worker %d (pid %d) still running after its "
+				    "connections' deadlines: killing it", m->ch[k].slot + 1,
+				    (int)m->ch[k].pid);
+				kill(m->ch[k].pid, SIGKILL);
+				m->ch[k].retire_by = LONG_MAX;
+			}
+		}
+		if (m->stopping && now - m->stop_at > STOP_GRACE_MS) {
+			log_warn("workers still running %d ms after the signal: killing "
+			    "them", STOP_GRACE_MS);
+			for (size_t k = 0; k < m->n_ch; k++)
+				kill(m->ch[k].pid, SIGKILL);
+			m->stop_at = now;
+			m->rc = 1;
+		}
+		master_reap(m);
+	}
+}
+
+void
+server_gen_free(struct server_gen *g)
+{
+	tls_free(g->tls);
+	site_free(g->site);
+	if (g->cfg != NULL) {
+		config_free(g->cfg);
+		free(g->cfg);
+	}
+	memset(g, 0, sizeof(*g));
+}
+
+int
+server_run(struct server_gen *g, server_reload_fn reload, void *arg)
+{
+	sigset_t block, wait_set, oldmask;
+	struct master m;
+
+	/* A client that goes away mid-write costs its connection, not the
+	 * process (SSL_write writes with write(2), which raises SIGPIPE). */
+	signal(SIGPIPE, SIG_IGN);
+	memset(&m, 0, sizeof(m));
+	m.g = g;
+	m.reload = reload;
+	m.reload_arg = arg;
+	m.oldmask = &oldmask;
+	if (privs_resolve(g->cfg, &m.privs) == -1 ||
+	    (m.limits = ratelimit_table_new()) == NULL ||
+	    lsocks_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
+		ratelimit_table_free(m.limits);
+		return 1;
+	}
+	m.n_slots = slots_for(g->cfg);
+	/* Blocked from here: a signal arriving before a loop can take it waits.
+	 * SIGUSR2 (retire) is only for workers: blocked so that one sent to a
+	 * worker still starting waits for its handler. */
+	sigemptyset(&wait_set);
+	sigaddset(&wait_set, SIGTERM);
+	sigaddset(&wait_set, SIGINT);
+	sigaddset(&wait_set, SIGCHLD);
+	sigaddset(&wait_set, SIGHUP);
+	block = wait_set;
+	sigaddset(&block, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &block, &oldmask);
+	master_run(&m, &wait_set);
+	if (m.is_child)
+		return m.child_rc;
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	lsocks_free(&m.ls);
+	ratelimit_table_free(m.limits);
+	free(m.ch);
+	log_info("stopped");
+	return m.rc;
+}
