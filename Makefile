@@ -8,9 +8,9 @@
 #               (and DESTDIR); make uninstall removes them
 
 CC       ?= cc
-PKGS      = libevent libevent_openssl openssl libconfig
+PKGS      = libevent libevent_openssl openssl libconfig libseccomp
 # Debian packages the build, the tests and make run need.
-DEB_PKGS  = gcc make pkg-config libevent-dev libssl-dev libconfig-dev \
+DEB_PKGS  = gcc make pkg-config libevent-dev libssl-dev libconfig-dev libseccomp-dev \
             libunistring-dev openssl curl lynx procps iproute2 mandoc haproxy \
             libxml2-utils amfora tmux
 PREFIX   ?= /usr/local

@@ -43,7 +43,7 @@ fuzz_site(void)
 	return site;
 }
 
-/* What server.c hands a front end: at most its buffer (max bytes), and nothing
+/* What conn.c hands a front end: at most its buffer (max bytes), and nothing
  * after the first LF. */
 static inline size_t
 fuzz_request_len(const uint8_t *data, size_t size, size_t max)

@@ -65,7 +65,7 @@ static const char *const server_keys[] = {
 	"hostnames", "gemini", "gopher", "cert_dir", "capsule",
 	"handshake_timeout", "request_timeout", "write_timeout",
 	"max_connections", "workers", "access_log", "anonymise_log",
-	"rate_limit", "user", "chroot", NULL
+	"rate_limit", "user", "chroot", "sandbox", NULL
 };
 static const char *const gemini_keys[] = {
 	"listen", "proxy_listen", "port", NULL
@@ -975,25 +975,36 @@ load_rate_limit(struct loader *ld, const config_setting_t *srv)
 	free(path);
 }
 
-/* server.user and server.chroot: what the workers become when started as
- * root. Checked here as text only; whether the user exists is a matter for
+/* server.user, server.chroot and server.sandbox: what the workers become
+ * (the first two when started as root). Checked here as text only; whether the user exists is a matter for
  * the machine that runs the server, not for "kilnet -t" elsewhere. */
 static void
 load_privileges(struct loader *ld, const config_setting_t *srv)
 {
 	struct config *cfg = ld->cfg;
-	char *v = NULL;
+	const config_setting_t *s;
+	char *v = NULL, *path = NULL;
 
 	cfg->user = xstrdup(DEFAULT_USER);
+	cfg->sandbox = 1;
 	if (srv == NULL)
 		return;
 	if (get_text(ld, srv, "server", "user", OPTIONAL, &cfg->user) == 0 &&
 	    strpbrk(cfg->user, ":/ ") != NULL)
 		report(ld, config_setting_get_member(srv, "user"), "server.user",
 		    "is not a user name (no ':', '/' or spaces)");
-	if (get_text(ld, srv, "server", "chroot", OPTIONAL, &v) == 0)
+	/* "" turns the chroot off; unset, the default empty folder is used. */
+	s = child(ld, srv, "server", "chroot", OPTIONAL, CONFIG_TYPE_STRING, &path);
+	if (s != NULL && *config_setting_get_string(s) == '\0')
+		cfg->chroot_dir = xstrdup("");
+	else if (s != NULL && get_text(ld, srv, "server", "chroot", OPTIONAL, &v) == 0)
 		cfg->chroot_dir = resolve(cfg->dir, v);
 	free(v);
+	free(path);
+	s = child(ld, srv, "server", "sandbox", OPTIONAL, CONFIG_TYPE_BOOL, &path);
+	if (s != NULL)
+		cfg->sandbox = config_setting_get_bool(s);
+	free(path);
 }
 
 static void

@@ -170,10 +170,12 @@ struct config {
 	struct cidr        *allow;             /* exempt ranges (default: loopback) */
 	size_t              n_allow;
 
-	/* Privileges (issue 8): workers switch to this user (default "nobody") when
-	 * started as root, and chroot to chroot_dir when set. */
+	/* Privileges: started as root, workers switch to this user (default
+	 * "nobody") and chroot to chroot_dir. */
 	char               *user;
-	char               *chroot_dir;
+	char               *chroot_dir;  /* NULL: the default empty folder; "": none */
+	/* Workers serve inside a seccomp filter (default on). */
+	int                 sandbox;
 
 	struct network      net;
 };
@@ -448,16 +450,33 @@ struct privs {
 	uid_t        uid;
 	gid_t        gid;
 	const char  *user;      /* for messages; points into the current config */
+	const char  *chroot;    /* NULL: none; else as user */
 	pid_t        master;
 };
-/* In the master: looks up server.user and checks server.chroot; 0 or -1 (logged). */
+/* In the master: looks up server.user and checks (or makes) the chroot
+ * folder; 0 or -1 (logged). */
 int         privs_resolve(const struct config *, struct privs *);
-/* In a worker, once it holds all it serves: 0 or -1 (logged). */
-int         privs_drop(const struct config *, const struct privs *);
+/* In a worker, once it holds its files: chroot and change of user; 0 or -1
+ * (logged). */
+int         privs_drop(const struct privs *);
+/* The board where a worker stopped by its filter leaves the system call's
+ * number for the master: mapped once by the master, before any fork. */
+struct sandbox_board;
+struct sandbox_board *sandbox_board_new(void);
+void        sandbox_board_free(struct sandbox_board *);
+/* In a worker, once it holds all it serves: enters the seccomp filter (when
+ * cfg->sandbox); 0 or -1 (logged). */
+struct event_base;
+int         sandbox_enter(const struct config *cfg, struct sandbox_board *,
+	    int slot, struct event_base *base);
+/* In the master, for a worker of slot (0-based) that ended: 1 and the call's
+ * name in name[size] when the filter stopped it, else 0. */
+int         sandbox_violation(struct sandbox_board *, int slot, pid_t pid,
+	    char *name, size_t size);
 
 /* worker.c: one worker's life on its sockets (closed by it); exit status. */
 int         worker_run(const struct server_gen *g, const struct wsock *socks,
 	    size_t n_socks, int id, const sigset_t *oldmask, const struct privs *p,
-	    struct rl_table *limits);
+	    struct rl_table *limits, struct sandbox_board *board);
 
 #endif

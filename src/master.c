@@ -47,6 +47,7 @@ struct master {
 	struct privs        privs;
 	struct lsocks       ls;
 	struct rl_table    *limits;  /* shared by every worker, kept across reloads */
+	struct sandbox_board *board; /* where a worker's filter names a call */
 	int                 n_slots;
 	struct child       *ch;
 	size_t              n_ch, cap_ch;
@@ -93,7 +94,7 @@ spawn(struct master *m, int slot)
 		m->n_ch = m->cap_ch = 0;
 		m->is_child = 1;
 		m->child_rc = worker_run(m->g, socks, n, slot + 1, m->oldmask,
-		    &m->privs, m->limits);
+		    &m->privs, m->limits, m->board);
 		free(socks);
 		return 0;
 	}
@@ -203,6 +204,7 @@ static void
 master_reap(struct master *m)
 {
 	struct child c;
+	char call[64];
 	pid_t pid;
 	size_t k;
 	int st;
@@ -216,7 +218,11 @@ master_reap(struct master *m)
 		m->ch[k] = m->ch[--m->n_ch];
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (m->stopping || c.retiring))
 			continue;
-		if (WIFSIGNALED(st))
+		if (sandbox_violation(m->board, c.slot, pid, call, sizeof(call)))
+			log_error("worker %d (pid %d): sandbox violation: system call %s "
+			    "is not allowed (server.sandbox); the worker was stopped",
+			    c.slot + 1, (int)pid, call);
+		else if (WIFSIGNALED(st))
 			log_error("worker %d (pid %d) killed by signal %d", c.slot + 1,
 			    (int)pid, WTERMSIG(st));
 		else
@@ -317,8 +323,10 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	m.oldmask = &oldmask;
 	if (privs_resolve(g->cfg, &m.privs) == -1 ||
 	    (m.limits = ratelimit_table_new()) == NULL ||
+	    (m.board = sandbox_board_new()) == NULL ||
 	    lsocks_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
 		ratelimit_table_free(m.limits);
+		sandbox_board_free(m.board);
 		return 1;
 	}
 	m.n_slots = slots_for(g->cfg);
@@ -334,11 +342,16 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	sigaddset(&block, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &block, &oldmask);
 	master_run(&m, &wait_set);
-	if (m.is_child)
+	if (m.is_child) {
+		/* A worker's copies: its sockets and children went at the fork. */
+		ratelimit_table_free(m.limits);
+		sandbox_board_free(m.board);
 		return m.child_rc;
+	}
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	lsocks_free(&m.ls);
 	ratelimit_table_free(m.limits);
+	sandbox_board_free(m.board);
 	free(m.ch);
 	log_info("stopped");
 	return m.rc;

@@ -196,7 +196,8 @@ worker_listen(struct worker *w, const struct wsock *socks, size_t n)
  * once the loop can take them. */
 int
 worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks,
-    int id, const sigset_t *oldmask, const struct privs *p, struct rl_table *limits)
+    int id, const sigset_t *oldmask, const struct privs *p, struct rl_table *limits,
+    struct sandbox_board *board)
 {
 	const struct config *cfg = g->cfg;
 	struct event_config *ec;
@@ -215,7 +216,7 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 	/* SIGHUP is the master's; one sent to the process group must not end a
 	 * worker (its default action). */
 	signal(SIGHUP, SIG_IGN);
-	if (privs_drop(cfg, p) == -1) {
+	if (privs_drop(p) == -1) {
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		return 1;
 	}
@@ -259,6 +260,9 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 		rc = 1;
 	} else {
 		worker_listen(&w, socks, n_socks);
+		/* It holds all it serves now: from here on, only serving. */
+		if (sandbox_enter(cfg, board, id - 1, w.base) == -1)
+			rc = 1;
 	}
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	if (rc == 0)
