@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,12 +257,32 @@ conn_limited(struct conn *c, int wait)
 	c->reply.len = (size_t)n;
 }
 
+/*
+ * A TLS 1.3 response leaves in as few segments as it fits: the session ticket
+ * (asked for here, not at the end of the handshake: tls.c sets num_tickets to
+ * 0), the response and the close_notify are held by TCP_CORK and go out
+ * together, the FIN with them, when the socket is closed or shut down. Three
+ * writes were three segments, each with its headers and often its own ACK.
+ * TLS 1.2 sends its ticket inside the handshake, and the plain protocols write
+ * once anyway.
+ */
+static void
+conn_cork(struct conn *c)
+{
+	if (c->ssl == NULL || SSL_version(c->ssl) != TLS1_3_VERSION)
+		return;
+	if (!SSL_new_session_ticket(c->ssl))
+		ERR_clear_error();	/* no ticket: the next visit is a full handshake */
+	setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &(int){ 1 }, sizeof(int));
+}
+
 static void
 conn_respond(struct conn *c)
 {
 	struct worker *w = c->w;
 	int wait;
 
+	conn_cork(c);
 	c->state = ST_WRITE;
 	c->deadline = now_ms() + w->cfg->write_timeout_ms;
 	if (w->rl != NULL && (wait = ratelimit_take(w->rl, &c->addr.sa, now_ms())) > 0) {

@@ -15,6 +15,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -265,11 +267,15 @@ build_filter(scmp_filter_ctx ctx)
 
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i].nr, 0);
-	/* conn.c: SO_LINGER (reset a client too slow to take its response) is
-	 * the only option a serving worker sets. */
+	/* conn.c: SO_LINGER resets a client too slow to take its response. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
 		    SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET), SCMP_A2(SCMP_CMP_EQ, SO_LINGER));
+	/* conn.c: TCP_CORK holds a TLS 1.3 ticket, response and close_notify
+	 * for one segment. */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
+		    SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP), SCMP_A2(SCMP_CMP_EQ, TCP_CORK));
 	/* libc malloc: anonymous memory, never executable. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
