@@ -379,8 +379,18 @@ make_ctx(struct tls *t, const struct host_conf *h, struct diag *d)
 	/* A client's last flight (Finished, then its request) arrives in one
 	 * segment: one read(2) for all its records, not two per record. */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	/* No dummy ChangeCipherSpec in TLS 1.3 handshakes (RFC 8446 D.4): the
+	 * middleboxes it pleases do not sit on Gemini's port, and it costs a
+	 * record a view. */
+	SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_MIDDLEBOX_COMPAT);
+	/* TLS 1.3 suites with SHA-256 first (the server's preference): their
+	 * Finished messages, PSK binders and resumption secrets (so tickets) are
+	 * 32 bytes where SHA-384's are 48, about 60 bytes less a view, and
+	 * AES-128-GCM costs less CPU than AES-256-GCM. */
 	if (!SSL_CTX_set1_groups_list(ctx, "X25519:P-256") ||
-	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL")) {
+	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL") ||
+	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:"
+	    "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384")) {
 		add_ssl_error(d, NULL, "cannot set the TLS groups and ciphers");
 		goto fail;
 	}

@@ -578,6 +578,8 @@ test_server_reload_under_load_gopher() { srv_reload_under_load gopher 10; }
 # back; every request must be answered. Before the surplus sockets were kept,
 # the connections queued on the socket of the slot that went were reset (about
 # one error a run).
+# serial: test_server_reload_fewer_workers_gemini (loadgen at c=64 on both cores)
+# serial: test_server_reload_fewer_workers_gopher
 srv_reload_fewer_workers() {
 	local mode=$1 port out i
 	write_conf "$T/k.conf"
