@@ -4,8 +4,9 @@
 # stream module (Gemini), and from kilnet, the plain floor and gophernicus under
 # socat (Gopher); each server pinned to core 0, the load generator (bench/loadgen.c)
 # to core 1. Prints one table (req/s, p50/p99, errors, resumed handshakes, server
-# CPU time per request from /proc/PID/stat, server RSS) and the ratios of issue 7
-# item 4, each MET or NOT MET. Stops everything it started, also on Ctrl-C.
+# CPU time per request from /proc/PID/stat, server RSS), the ratios of issue 7
+# item 4 and kilnet's CPU per request with the per-address limits on against off
+# (issue 13), each MET or NOT MET. Stops everything it started, also on Ctrl-C.
 #
 # Environment: KILNET (default ./kilnet), BENCH_SCALE (request counts multiplier,
 # default 1), BENCH_IDLE (idle connections, default 10000), BENCH_HOLD (seconds the
@@ -309,8 +310,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 chmod 600 "$W/certs/localhost.key"
 CRT=$W/certs/localhost.crt KEY=$W/certs/localhost.key
 
-# kilnet's config: the default dataset, this cert, no access log (no peer logs).
-kconf() {   # FILE GEMINI-PORT GOPHER-PORT WORKERS
+# kilnet's config: the default dataset, this cert, no access log (no peer logs);
+# SETTINGS are more lines in the server group.
+kconf() {   # FILE GEMINI-PORT GOPHER-PORT WORKERS [SETTINGS]
 	cat >"$1" <<-EOF
 	server = {
 	  hostnames = [ "localhost" ];
@@ -321,6 +323,7 @@ kconf() {   # FILE GEMINI-PORT GOPHER-PORT WORKERS
 	  workers = $4;
 	  max_connections = $((IDLE_N + 4096));
 	  access_log = "off";
+	  ${5:-}
 	};
 	@include "$ROOT/conf/network.conf"
 	EOF
@@ -329,12 +332,12 @@ kconf() {   # FILE GEMINI-PORT GOPHER-PORT WORKERS
 declare -A PORT   # PORT[server] = its port (kilnet: Gemini), GPORT[kilnet...] = Gopher
 declare -A GPORT
 
-# start_kilnet NAME WORKERS PIN: kilnet on two free ports, waited for.
+# start_kilnet NAME WORKERS PIN [SETTINGS]: kilnet on two free ports, waited for.
 start_kilnet() {
 	local name=$1 gem goph
 	gem=$(free_port) goph=$(free_port)
 	PORT[$name]=$gem GPORT[$name]=$goph
-	kconf "$W/$name.conf" "$gem" "$goph" "$2"
+	kconf "$W/$name.conf" "$gem" "$goph" "$2" "${4:-}"
 	start "$name" "$3" "$KILNET" -c "$W/$name.conf" --workers "$2"
 	if ! wait_port "$gem" || ! wait_port "$goph"; then
 		say "$name is not serving (its rows are errors); its log:"
@@ -481,7 +484,7 @@ goph() {   # SCENARIO SERVER PIN ARGS...: a Gopher run against that server
 	local sc=$1 sv=$2 pin=$3; shift 3
 	local -a where=(--port "${PORT[$sv]}")
 	case $sv in
-	kilnet) where=(--port "$K_GOPH" --request "$GOPH_REQ") ;;
+	kilnet*) where=(--port "${GPORT[$sv]}" --request "$GOPH_REQ") ;;
 	gophernicus) where=(--port "$G_PORT" --request /page.txt) ;;
 	esac
 	measure "$sc" "$sv" "$(pid_of "$sv")" "$pin" "${GOPH[@]}" "${where[@]}" "$@"
@@ -518,6 +521,24 @@ for c in 1 16 64; do
 	# gophernicus costs milliseconds a request: fewer, bounded by time.
 	alternate "gopher c=$c" 1 "$(n_of 1500)" gophernicus goph "$CLI_PIN" -c $c --seconds 10
 done
+
+# The per-address limits (issue 13): kilnet with them off, and on for the
+# loadgen's address (127.0.0.1 not exempt; so high that nothing is refused), in
+# the table all workers share. Each warmed up, then 6 runs taking turns.
+LIM_ON='rate_limit = { rate = 1000000.0; burst = 1000000.0; max_per_address = 1000000; allow = [ ]; };'
+LIM_OFF='rate_limit = { rate = 0.0; max_per_address = 0; allow = [ ]; };'
+LIM_SERVERS="kilnet-limits-off kilnet-limits-on"
+start_kilnet kilnet-limits-off 1 "$SRV_PIN" "$LIM_OFF"
+start_kilnet kilnet-limits-on 1 "$SRV_PIN" "$LIM_ON"
+for sv in $LIM_SERVERS; do
+	$CLI_PIN "$BIN/loadgen" --gemini --port "${PORT[$sv]}" --request "$(greq "${PORT[$sv]}")" \
+	    -c 16 -n 300 --seconds 20 >/dev/null 2>&1
+	$CLI_PIN "$BIN/loadgen" --gopher --port "${GPORT[$sv]}" --request "$GOPH_REQ" \
+	    -c 16 -n 3000 --seconds 20 >/dev/null 2>&1
+done
+alternate "gemini full c=16, limits" 6 "$(n_of 12000)" "$LIM_SERVERS" gem "$CLI_PIN" -c 16
+alternate "gopher c=16, limits" 6 "$(n_of 150000)" "$LIM_SERVERS" goph "$CLI_PIN" -c 16
+for sv in $LIM_SERVERS; do stop "$sv"; done
 
 # kilnet with two workers, nothing pinned.
 start_kilnet kilnet2 2 ""
@@ -626,6 +647,12 @@ check "idle Gopher: silent connections kilnet closed by its deadline" "$(kg "$ip
 check "idle TLS: kilnet p99 while held vs without (Gemini c=16)" "$(ratio "$(kg "$it|kilnet|p99")" "$(kg "$k16|kilnet|p99")")" 2 le x
 check "idle Gopher: kilnet p99 while held vs without (Gopher c=16)" "$(ratio "$(kg "$ip|kilnet|p99")" "$(kg "$p16|kilnet|p99")")" 2 le x
 check "whole dataset loaded and rendered (kilnet -t less process start)" "$(kg render)" 5 le " ms"
+echo
+echo "Per-address limits (issue 13): kilnet with them on (127.0.0.1 counted in the shared"
+echo "table, nothing refused) against off:"
+kl="gemini full c=16, limits" pl="gopher c=16, limits"
+check "Gemini full c=16: limits on vs off CPU/req" "$(ratio "$(kg "$kl|kilnet-limits-on|cpu")" "$(kg "$kl|kilnet-limits-off|cpu")")" 1.05 le x
+check "Gopher c=16: limits on vs off CPU/req" "$(ratio "$(kg "$pl|kilnet-limits-on|cpu")" "$(kg "$pl|kilnet-limits-off|cpu")")" 1.05 le x
 echo
 echo "I/O model (issue 7 item 2; reported, no target): the floor on bufferevent_openssl"
 echo "against the floor driving SSL_* from its own epoll loop, and kilnet (its own"

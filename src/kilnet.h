@@ -349,8 +349,9 @@ long  proxy_parse(const unsigned char *buf, size_t len, struct sockaddr_storage 
 #define PROXY_MAX_HEADER 232
 
 /* -------------------------------------------------------------- ratelimit */
-/* Per-address token buckets and connection counts, one table per worker (no
- * lock: workers share nothing). Addresses are keyed by IPv4 /32, IPv6 /64. */
+/* Per-address request rates and connection counts, in one table that all
+ * workers share (mapped before the fork, updated with atomics, no lock).
+ * Addresses are keyed by IPv4 /32, IPv6 /64. */
 struct ratelimit;
 struct sockaddr;
 struct rl_table;
