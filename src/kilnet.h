@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -395,9 +396,25 @@ void        tls_free(struct tls *);
 struct ssl_st;
 struct ssl_st *tls_new(struct tls *);
 
-/* Tickets issued under `from` stay good under `to` (a reload keeps the secret
- * that the ticket keys derive from, so clients still resume). */
-void        tls_keep_tickets(struct tls *to, const struct tls *from);
+/* A reload: `to` takes over the session cache of `from`, so that clients
+ * still resume (from keeps none). */
+void        tls_keep_sessions(struct tls *to, struct tls *from);
+
+/* sesscache.c: TLS sessions (DER) by identifier, in memory every worker
+ * shares; no lock (a busy slot is skipped). */
+#define SESSCACHE_ID_MAX   32
+#define SESSCACHE_DER_MAX  600
+struct sesscache;
+struct sesscache *sesscache_new(size_t slots);   /* NULL: errno */
+void        sesscache_free(struct sesscache *);
+void        sesscache_put(struct sesscache *, const unsigned char *id,
+	    size_t id_len, const unsigned char *der, size_t len, int64_t expires);
+/* Copies the session into der (SESSCACHE_DER_MAX bytes); its length, or 0
+ * when it is not there (or expired by now). */
+size_t      sesscache_get(struct sesscache *, const unsigned char *id,
+	    size_t id_len, unsigned char *der, int64_t now);
+void        sesscache_remove(struct sesscache *, const unsigned char *id,
+	    size_t id_len);
 
 /* ---------------------------------------------------------------- server */
 /* One generation of what is served, built whole at start and on each reload. */

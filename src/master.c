@@ -174,7 +174,7 @@ master_reload(struct master *m)
 		return;
 	}
 	m->n_slots = slots_for(ng.cfg);
-	tls_keep_tickets(ng.tls, m->g->tls);
+	tls_keep_sessions(ng.tls, m->g->tls);
 	server_gen_free(m->g);
 	*m->g = ng;
 	m->privs = np;

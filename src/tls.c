@@ -1,11 +1,11 @@
 /*
  * tls.c: the OpenSSL side of the server. One SSL_CTX per configured host, each
  * with its certificate (generated self-signed on first start when missing:
- * Gemini clients pin it, TOFU), picked by SNI during the handshake. Session
- * tickets use keys derived from one secret made here, before the workers fork,
- * so every worker and every host context can resume any ticket; the keys
- * rotate with the clock, so workers agree on them without talking. A reload
- * carries the secret over to the new contexts (tls_keep_tickets).
+ * Gemini clients pin it, TOFU), picked by SNI during the handshake. Sessions
+ * live in a cache all workers share (sesscache.c), mapped here before the
+ * workers fork: a TLS 1.3 ticket is then only a session's identifier, and any
+ * worker, and any host context, resumes it. A reload carries the cache over to
+ * the new contexts (tls_keep_sessions).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,27 +32,18 @@
 
 /* Clients pin the certificate (TOFU), so it must outlive the capsule. */
 #define CERT_DAYS        (20 * 365 + 5)
-/* A ticket key serves for one period and is accepted for one more (renewed
- * then), so a ticket stays good for one to two periods. */
-#define TICKET_PERIOD    (12 * 60 * 60)
+/* How long a session can be resumed (tickets say so to clients). */
+#define SESSION_LIFETIME (12 * 60 * 60)
+/* Sessions the shared cache holds (about 640 bytes each, touched as used). */
+#define SESSION_SLOTS    16384
 /* Resumption must work whichever host context a connection ends up in. */
 #define SESSION_ID_CTX   "kilnet"
-
-struct ticket_keys {
-	uint64_t       epoch;           /* time / TICKET_PERIOD; 0: not derived */
-	unsigned char  name[16];        /* prefix (8 bytes) + epoch, big endian */
-	unsigned char  aes[32];
-	unsigned char  hmac[32];
-};
 
 struct tls {
 	SSL_CTX           **ctx;        /* one per host, same order as cfg->hosts */
 	char              **names;
 	size_t              n;
-	unsigned char       secret[32]; /* shared by all workers: made before fork */
-	unsigned char       prefix[8];  /* tells our ticket key names from others' */
-	EVP_CIPHER         *cipher;     /* fetched once, not per handshake */
-	struct ticket_keys  keys[2];    /* cache: the current and previous epoch */
+	struct sesscache   *cache;      /* shared by all workers: made before fork */
 };
 
 static void
@@ -228,102 +219,54 @@ generate_cert(const struct host_conf *h, struct diag *d)
 	return rc;
 }
 
-/* ------------------------------------------------------------ ticket keys */
+/* ------------------------------------------------------------ sessions */
 
-static void
-put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t
-get_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
+/* OpenSSL made a session (a full handshake, or a TLS 1.3 ticket asked for):
+ * into the shared cache. 0: OpenSSL keeps no reference of ours. */
 static int
-derive(const struct tls *t, const char *label, uint64_t epoch, unsigned char out[32])
-{
-	unsigned char in[16 + 8];
-	size_t len = strlen(label), outlen;
-
-	memset(in, 0, sizeof(in));
-	memcpy(in, label, len < 16 ? len : 16);
-	put_be64(in + 16, epoch);
-	return EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, t->secret,
-	    sizeof(t->secret), in, sizeof(in), out, 32, &outlen) != NULL;
-}
-
-/* Keys for one epoch, derived on first use and cached (per worker: the cache
- * is the process's own after the fork). */
-static const struct ticket_keys *
-keys_for(struct tls *t, uint64_t epoch)
-{
-	struct ticket_keys *k = &t->keys[epoch & 1];
-
-	if (k->epoch != epoch) {
-		if (!derive(t, "kilnet aes", epoch, k->aes) ||
-		    !derive(t, "kilnet hmac", epoch, k->hmac)) {
-			k->epoch = 0;
-			return NULL;
-		}
-		memcpy(k->name, t->prefix, 8);
-		put_be64(k->name + 8, epoch);
-		k->epoch = epoch;
-	}
-	return k;
-}
-
-/* OpenSSL's ticket callback: 1 ok, 2 ok but issue a fresh ticket, 0 unknown
- * key (full handshake), -1 error. */
-static int
-ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
-    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
 	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	uint64_t now = (uint64_t)time(NULL) / TICKET_PERIOD, epoch;
-	const struct ticket_keys *k;
-	OSSL_PARAM params[3];
-	int rc = 1;
+	unsigned char der[SESSCACHE_DER_MAX], *p = der;
+	const unsigned char *id;
+	unsigned int id_len;
+	int len = i2d_SSL_SESSION(sess, NULL);
 
-	if (enc) {
-		epoch = now;
-	} else {
-		if (memcmp(key_name, t->prefix, 8) != 0)
-			return 0;
-		epoch = get_be64(key_name + 8);
-		if (epoch != now && epoch != now - 1)
-			return 0;
-		/* Renew on every resumption: OpenSSL sends no new ticket after a
-		 * resumed TLS 1.3 handshake unless told to, and a client that uses
-		 * each ticket once (RFC 8446 C.4) would then fall back to a full
-		 * handshake every other time. */
-		rc = 2;
-	}
-	if ((k = keys_for(t, epoch)) == NULL)
-		return -1;
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
-	    (void *)k->hmac, sizeof(k->hmac));
-	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
-	params[2] = OSSL_PARAM_construct_end();
-	if (enc) {
-		memcpy(key_name, k->name, 16);
-		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(t->cipher)) != 1 ||
-		    !EVP_EncryptInit_ex(cctx, t->cipher, NULL, k->aes, iv))
-			return -1;
-	} else if (!EVP_DecryptInit_ex(cctx, t->cipher, NULL, k->aes, iv)) {
-		return -1;
-	}
-	if (!EVP_MAC_CTX_set_params(hctx, params))
-		return -1;
-	return rc;
+	/* A session too large for a slot (a long certificate chain from a
+	 * client) is not kept: that client does a full handshake next time. */
+	if (len <= 0 || len > SESSCACHE_DER_MAX || i2d_SSL_SESSION(sess, &p) != len)
+		return 0;
+	id = SSL_SESSION_get_id(sess, &id_len);
+	sesscache_put(t->cache, id, id_len, der, (size_t)len,
+	    (int64_t)SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess));
+	return 0;
+}
+
+static SSL_SESSION *
+get_session_cb(SSL *ssl, const unsigned char *id, int id_len, int *copy)
+{
+	/* The context the handshake started in: SNI may not have switched yet. */
+	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	unsigned char der[SESSCACHE_DER_MAX];
+	const unsigned char *p = der;
+	size_t len;
+
+	*copy = 0;	/* the session returned is the caller's */
+	if (id_len <= 0 || (len = sesscache_get(t->cache, id, (size_t)id_len, der,
+	    (int64_t)time(NULL))) == 0)
+		return NULL;
+	return d2i_SSL_SESSION(NULL, &p, (long)len);
+}
+
+static void
+remove_session_cb(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+	struct tls *t = SSL_CTX_get_app_data(ctx);
+	const unsigned char *id;
+	unsigned int id_len;
+
+	id = SSL_SESSION_get_id(sess, &id_len);
+	sesscache_remove(t->cache, id, id_len);
 }
 
 /* ------------------------------------------------------------ contexts */
@@ -394,15 +337,21 @@ make_ctx(struct tls *t, const struct host_conf *h, struct diag *d)
 		add_ssl_error(d, NULL, "cannot set the TLS groups and ciphers");
 		goto fail;
 	}
-	/* Tickets only: a server-side cache would be per worker anyway. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* Sessions in the shared cache only (no per-worker copy, no lookup of
+	 * one); SSL_OP_NO_TICKET makes TLS 1.3 tickets stateful: the ticket is
+	 * the session's identifier, 32 bytes each way instead of about 200. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER |
+	    SSL_SESS_CACHE_NO_INTERNAL | SSL_SESS_CACHE_NO_AUTO_CLEAR);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+	SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
+	SSL_CTX_sess_set_remove_cb(ctx, remove_session_cb);
 	/* TLS 1.3: one ticket a connection, asked for with the response so that
 	 * they leave together (conn.c, conn_cork). */
 	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_timeout(ctx, TICKET_PERIOD);
+	SSL_CTX_set_timeout(ctx, SESSION_LIFETIME);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CTX,
 	    sizeof(SESSION_ID_CTX) - 1);
-	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
 	/* No CertificateRequest: no page uses client certificates, and asking
 	 * costs every reader about 100 bytes a full handshake (70 from us, 30
 	 * back from a client with nothing to send). */
@@ -446,10 +395,9 @@ tls_setup(const struct config *cfg, struct diag *d)
 {
 	struct tls *t = xcalloc(1, sizeof(*t));
 
-	if (RAND_bytes(t->secret, sizeof(t->secret)) != 1 ||
-	    RAND_bytes(t->prefix, sizeof(t->prefix)) != 1 ||
-	    (t->cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
-		add_ssl_error(d, NULL, "cannot set up session tickets");
+	if ((t->cache = sesscache_new(SESSION_SLOTS)) == NULL) {
+		diag_add(d, NULL, 0, NULL, "cannot map the TLS session cache: %s",
+		    strerror(errno));
 		tls_free(t);
 		return NULL;
 	}
@@ -478,11 +426,11 @@ tls_setup(const struct config *cfg, struct diag *d)
 }
 
 void
-tls_keep_tickets(struct tls *to, const struct tls *from)
+tls_keep_sessions(struct tls *to, struct tls *from)
 {
-	memcpy(to->secret, from->secret, sizeof(to->secret));
-	memcpy(to->prefix, from->prefix, sizeof(to->prefix));
-	memset(to->keys, 0, sizeof(to->keys));	/* derived again on first use */
+	sesscache_free(to->cache);
+	to->cache = from->cache;
+	from->cache = NULL;
 }
 
 SSL *
@@ -508,7 +456,6 @@ tls_free(struct tls *t)
 	}
 	free(t->ctx);
 	free(t->names);
-	EVP_CIPHER_free(t->cipher);
-	OPENSSL_cleanse(t, sizeof(*t));
+	sesscache_free(t->cache);
 	free(t);
 }

@@ -58,7 +58,7 @@ start_haproxy() {
 	    bind 127.0.0.1:$HAP_G
 	    default_backend kilnet_gemini
 	backend kilnet_gemini
-	    balance roundrobin
+	    balance ${HAP_BALANCE:-roundrobin}
 	    option tcp-check
 	    tcp-check send "gemini://localhost:$HAP_G/\r\n"
 	    tcp-check expect rstring "^20 "
@@ -131,6 +131,26 @@ test_proxy_haproxy_passes_requests() {
 		expect_contains "$i logged a Gopher client from the header" "$(cat "$T/$i.log")" " gopher 127.0.0.2 "
 		expect_not_contains "$i refused nothing" "$(cat "$T/$i.log")" "no valid PROXY"
 	done
+}
+
+# TLS sessions are cached per instance (shared by its workers): with the
+# example's "balance source" a client keeps its instance and resumes through
+# haproxy, and another client address may land on the other instance.
+test_proxy_haproxy_resumes() {
+	command -v haproxy >/dev/null || { fail "haproxy is not installed (make deps)"; return 1; }
+	grep -qE '^ *balance source' "$ROOT/conf/haproxy.cfg.example" ||
+		fail "the example does not balance Gemini by source address"
+	HAP_BALANCE=source proxy_pair
+	local i n=0
+	"$TESTBIN/gemget" --bind 127.0.0.2 --sess-out "$T/s.pem" 127.0.0.1 "$HAP_G" \
+		"gemini://localhost:$HAP_G/" >/dev/null
+	for i in $(seq 1 8); do
+		"$TESTBIN/gemget" --bind 127.0.0.2 --sess-in "$T/s.pem" 127.0.0.1 "$HAP_G" \
+			"gemini://localhost:$HAP_G/" >"$T/out" 2>"$T/err"
+		expect_contains "served ($i)" "$(cat "$T/out")" "20 text/gemini"
+		[ "$(cat "$T/err")" = resumed ] && n=$((n + 1))
+	done
+	expect_eq "resumed through haproxy, out of 8" 8 "$n"
 }
 
 # One instance stops (SIGTERM) in the middle of 50 requests: haproxy sends what

@@ -158,6 +158,31 @@ test_server_session_resumption() {
 	return 0
 }
 
+# Sessions live in a cache the workers share: with 2 workers every resumption
+# works, whichever worker made the session and whichever takes the connection
+# (a cache per worker would resume about half of them), and the TLS 1.3 ticket
+# is the session's identifier only (the ticket of a sealed session was about
+# 200 bytes).
+test_server_resumption_across_workers() {
+	write_conf "$T/k.conf"
+	start_kilnet k -c "$T/k.conf" --workers 2
+	local i n=0 v
+	for v in --tls13 --tls12; do
+		gemini "$(srv_home)" $v --sess-out "$T/s$v.pem" >/dev/null
+		for i in $(seq 1 12); do
+			gemini "$(srv_home)" $v --sess-in "$T/s$v.pem" >/dev/null 2>"$T/err"
+			[ "$(cat "$T/err")" = resumed ] && n=$((n + 1))
+		done
+	done
+	expect_eq "resumed out of 24" 24 "$n"
+	[ "$(grep -c ' w1 gemini' "$T/k.log")" -gt 0 ] && [ "$(grep -c ' w2 gemini' "$T/k.log")" -gt 0 ] ||
+		fail "one worker took every connection"
+	# the ticket's size, from the session file: the identifier is 32 bytes
+	local ticket
+	ticket=$(openssl sess_id -in "$T/s--tls13.pem" -text -noout | awk '/TLS session ticket:/ {t = 1; next} t && /^ *[0-9a-f][0-9a-f][0-9a-f][0-9a-f] - / {n++} END {print n + 0}')
+	[ "$ticket" -ge 1 ] && [ "$ticket" -le 3 ] || fail "ticket of $ticket lines of 16 bytes (expected 2: the 32-byte identifier)"
+}
+
 # No CertificateRequest in the handshake (about 100 bytes a visit for nothing:
 # no page uses client certificates), yet a client that sends one anyway is served.
 test_server_no_certificate_request() {
