@@ -670,4 +670,8 @@ if [ "$ku" != - ] && [ "$kn" != - ] && [ $((ku * 2)) -gt "$kn" ]; then
 	echo "      resumption); a client that uses each ticket once resumes $(kg "resumed c=16, single-use tickets|kilnet|resumed") of $(kg "resumed c=16, single-use tickets|kilnet|req")."
 fi
 echo
+# Bytes on the wire per view (issue 14): its own namespaces and servers.
+say "wire: bytes per view in network namespaces"
+bash "$ROOT/bench/wire.sh" | sed '1{/^$/d}'
+echo
 say "done in $(( $(date +%s) - T0 )) s"
