@@ -2,7 +2,8 @@
  * gemini.c: one Gemini request line -> one reply, a pure function of the bytes
  * read and the immutable site. server.c reads the line and sends what we answer;
  * every byte served already sits in the site table, except search results and
- * redirects, which are built here per request.
+ * redirects, which are built here per request. Results come a page at a time:
+ * "/search?QUERY", then "/search/page/N?QUERY".
  *
  * Order of checks: the framing of the line (CRLF, length), its bytes (BOM,
  * UTF-8, controls), the URL's syntax (libevent's RFC 3986 parser) and the
@@ -21,10 +22,6 @@
 
 /* The port a gemini:// URL without one means (the Gemini specification). */
 #define GEMINI_DEFAULT_PORT 1965
-/* Hits kept per search; the pages list each member at most once, so this only
- * bounds a very large network's result page. */
-#define SEARCH_MAX_HITS     256
-
 #define SEARCH_HEADER "20 text/gemini; charset=utf-8; lang=en\r\n"
 
 /* Static replies: whole headers, so they need no allocation. */
@@ -63,7 +60,8 @@ static void         redirect(struct reply *, const struct evhttp_uri *,
 			const char *, size_t);
 static void         serve_path(const struct site *, const struct evhttp_uri *,
 			struct reply *);
-static void         search(const struct site *, const char *, struct reply *);
+static void         search(const struct site *, const char *, size_t,
+			struct reply *);
 
 #define ANSWER(out, lit) answer((out), (const unsigned char *)(lit), sizeof(lit) - 1)
 
@@ -224,7 +222,7 @@ serve_path(const struct site *s, const struct evhttp_uri *uri,
 	/* normalising adds at most a leading '/'; one more for a trailing '/' */
 	char norm[GEMINI_MAX_URL + 3];
 	char *dec;
-	size_t dlen, nlen;
+	size_t dlen, nlen, page;
 
 	if (path == NULL || path[0] == '\0') {
 		redirect(out, uri, "/", 1);	/* spec: no path means "/" */
@@ -251,7 +249,18 @@ serve_path(const struct site *s, const struct evhttp_uri *uri,
 	}
 	free(dec);
 
-	if ((r = site_gemini(s, norm)) == NULL) {
+	query = evhttp_uri_get_query(uri);
+	if ((r = site_gemini(s, norm)) == NULL &&
+	    (page = site_search_page(norm)) > 1) {
+		/* A page of results after the first; without a query, the
+		 * search itself (its prompt). */
+		if (query != NULL && query[0] != '\0')
+			search(s, query, page, out);
+		else
+			redirect(out, uri, "/search", strlen("/search"));
+		return;
+	}
+	if (r == NULL) {
 		/* a folder asked without its slash */
 		if (norm[nlen - 1] != '/') {
 			norm[nlen] = '/';
@@ -264,24 +273,23 @@ serve_path(const struct site *s, const struct evhttp_uri *uri,
 		ANSWER(out, R_NOTFOUND);
 		return;
 	}
-	query = evhttp_uri_get_query(uri);
 	/* A query reaches only a search; other pages ignore it. */
 	if (r->search && query != NULL && query[0] != '\0') {
-		search(s, query, out);
+		search(s, query, 1, out);
 		return;
 	}
 	answer(out, r->data, r->len);
 }
 
-/* The one page rendered per request: results for a query (issue 5, item 5). */
+/* The one page rendered per request: page `page` of the results for a query
+ * (issue 5, item 5; issue 14). */
 static void
-search(const struct site *s, const char *query, struct reply *out)
+search(const struct site *s, const char *query, size_t page, struct reply *out)
 {
-	struct search_hit hits[SEARCH_MAX_HITS];
-	struct buf page = { 0 };
+	struct search_page sp;
+	struct buf body = { 0 };
 	char *q;
 	size_t qlen, i;
-	int n;
 
 	switch (url_decode(query, &q, &qlen)) {
 	case -1:
@@ -306,17 +314,18 @@ search(const struct site *s, const char *query, struct reply *out)
 			return;
 		}
 	}
-	if ((n = search_run(s->search, q, qlen, hits, SEARCH_MAX_HITS)) < 0) {
+	render_gemtext_search_page(&s->ro, q, page, &sp);
+	if (search_run(s->search, q, qlen, &sp) < 0) {
 		free(q);
 		ANSWER(out, R_QUERYUTF8);
 		return;
 	}
 	/* Renderers append to the buffer, so the page lands after the header. */
-	buf_adds(&page, SEARCH_HEADER);
-	render_gemtext_search(&s->ro, q, hits, (size_t)n, &page);
+	buf_adds(&body, SEARCH_HEADER);
+	render_gemtext_search(&s->ro, q, &sp, &body);
 	free(q);
-	answer(out, page.data, page.len);
-	out->owned = page.data;
+	answer(out, body.data, body.len);
+	out->owned = body.data;
 }
 
 void

@@ -2,7 +2,10 @@
  * gopher.c: the Gopher front end (RFC 1436). Turns the bytes of one request line
  * into a reply: a prebuilt menu or document from the site table, search results,
  * the HTML page behind a URL: selector, or an error menu. Pure: no I/O, no
- * globals; server.c reads the line and writes what this returns.
+ * globals; server.c reads the line and writes what this returns. Results come
+ * a page at a time: "/search" or "/search/page/N" with the query after a TAB
+ * (a type 7 item), or after a "?" (the type 1 items linking the pages: a menu
+ * item cannot carry a TAB).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +15,6 @@
 
 #include "kilnet.h"
 
-/* More hits than any network has members; bounds the per-request stack array. */
-#define GOPHER_MAX_HITS   128
 /* Code points of a bad selector echoed in an error line: the menu stays readable
  * (RFC 1436 menus are read on 70-column screens). */
 #define GOPHER_ECHO_MAX   48
@@ -37,8 +38,10 @@ static const struct resource *lookup(const struct site *, const char *);
 static void	 echo_selector(const unsigned char *, size_t, char *, size_t);
 static void	 reply_owned(struct reply *, struct buf *, int);
 static void	 error_menu(const struct site *, struct reply *, const char *);
+static const char *decode_selector(const char *, char *);
+static int	 search_link(const struct site *, const char *, struct reply *);
 static void	 search_reply(const struct site *, const struct resource *,
-		    const struct request *, struct reply *);
+		    const unsigned char *, size_t, size_t, struct reply *);
 static void	 search_hint(const struct site *, const struct resource *,
 		    struct reply *);
 static void	 url_page(const struct site *, const char *, struct reply *);
@@ -54,8 +57,8 @@ gopher_respond(const struct site *s, const unsigned char *req, size_t len,
 	char			 raw[GOPHER_MAX_SELECTOR + 1];
 	char			 norm[GOPHER_MAX_SELECTOR + 2];
 	char			 echo[GOPHER_ECHO_MAX * 4 + 8];
-	char			*msg, *dec;
-	size_t			 dlen;
+	char			*msg;
+	size_t			 page;
 
 	memset(out, 0, sizeof(*out));
 	parse_line(req, len, &rq);
@@ -93,46 +96,102 @@ gopher_respond(const struct site *s, const unsigned char *req, size_t len,
 		free(msg);
 		return;
 	}
-	/* Some clients percent-encode selectors; decode exactly once. */
-	switch (url_decode(raw, &dec, &dlen)) {
-	case -2:
-		error_menu(s, out, "Server out of memory: try again");
+	/* A link between pages of results: "/search/page/N?QUERY". */
+	if (rq.query == NULL && strchr(raw, '?') != NULL &&
+	    search_link(s, raw, out))
 		return;
-	case -1:
-		why = "NUL byte";
-		break;
-	default:
-		why = check_bytes((unsigned char *)dec, dlen);
-		if (why == NULL && memchr(dec, '\\', dlen) != NULL)
-			why = "backslashes are not allowed";
-		if (why == NULL && dlen > GOPHER_MAX_SELECTOR)
-			why = "too long";
-		if (why == NULL)
-			url_normalise_path(dec, dlen, norm);
-		free(dec);
-		break;
-	}
-	if (why != NULL) {
+	/* Some clients percent-encode selectors; decode exactly once. */
+	if ((why = decode_selector(raw, norm)) != NULL) {
 		msg = xasprintf("Bad selector '%s': %s", echo, why);
 		error_menu(s, out, msg);
 		free(msg);
 		return;
 	}
 
-	if ((r = lookup(s, norm)) == NULL) {
+	if ((r = lookup(s, norm)) == NULL &&
+	    (page = site_search_page(norm)) > 1 &&
+	    (r = site_gopher(s, "/search")) != NULL && r->search) {
+		search_reply(s, r, rq.query, rq.query_len, page, out);
+		return;
+	}
+	if (r == NULL) {
 		msg = xasprintf("'%s' does not exist", echo);
 		error_menu(s, out, msg);
 		free(msg);
 		return;
 	}
 	if (r->search) {
-		search_reply(s, r, &rq, out);
+		search_reply(s, r, rq.query, rq.query_len, 1, out);
 		return;
 	}
 	/* Prebuilt bytes, sent as they are: no copy on the hot path. */
 	out->data = r->data + r->body_off;
 	out->len = r->len - r->body_off;
 	out->status = 0;
+}
+
+/*
+ * A selector as sent -> its decoded, normalised form in norm (which holds
+ * GOPHER_MAX_SELECTOR + 2 bytes). NULL, or why the selector is refused.
+ */
+static const char *
+decode_selector(const char *raw, char *norm)
+{
+	const char	*why;
+	char		*dec;
+	size_t		 dlen;
+
+	switch (url_decode(raw, &dec, &dlen)) {
+	case -2:
+		return "server out of memory, try again";
+	case -1:
+		return "NUL byte";
+	}
+	why = check_bytes((unsigned char *)dec, dlen);
+	if (why == NULL && memchr(dec, '\\', dlen) != NULL)
+		why = "backslashes are not allowed";
+	if (why == NULL && dlen > GOPHER_MAX_SELECTOR)
+		why = "too long";
+	if (why == NULL)
+		url_normalise_path(dec, dlen, norm);
+	free(dec);
+	return why;
+}
+
+/*
+ * raw is "PATH?QUERY": when PATH is a search page and nothing is served
+ * under the whole selector (a capsule file may have a "?" in its name),
+ * answers with that page of results for QUERY, decoded once, and returns 1.
+ */
+static int
+search_link(const struct site *s, const char *raw, struct reply *out)
+{
+	const struct resource	*r;
+	char			 path[GOPHER_MAX_SELECTOR + 1];
+	char			 norm[GOPHER_MAX_SELECTOR + 2];
+	const char		*qm = strchr(raw, '?');
+	char			*q;
+	size_t			 page, qlen;
+
+	if (decode_selector(raw, norm) == NULL && lookup(s, norm) != NULL)
+		return 0;
+	memcpy(path, raw, (size_t)(qm - raw));
+	path[qm - raw] = '\0';
+	if (decode_selector(path, norm) != NULL ||
+	    (page = site_search_page(norm)) == 0 ||
+	    (r = site_gopher(s, "/search")) == NULL || !r->search)
+		return 0;
+	switch (url_decode(qm + 1, &q, &qlen)) {
+	case -2:
+		error_menu(s, out, "Server out of memory: try again");
+		return 1;
+	case -1:
+		error_menu(s, out, "Bad search query: NUL byte");
+		return 1;
+	}
+	search_reply(s, r, (unsigned char *)q, qlen, page, out);
+	free(q);
+	return 1;
 }
 
 /*
@@ -288,19 +347,19 @@ error_menu(const struct site *s, struct reply *out, const char *what)
 	reply_owned(out, &b, 3);
 }
 
+/* Page `page` of the results for the query p (n bytes; NULL: none). */
 static void
 search_reply(const struct site *s, const struct resource *r,
-    const struct request *rq, struct reply *out)
+    const unsigned char *p, size_t n, size_t page, struct reply *out)
 {
-	struct search_hit	 hits[GOPHER_MAX_HITS];
+	struct search_page	 sp;
 	struct buf		 b = { 0 };
 	char			 q[GOPHER_MAX_REQUEST + 1];
-	const unsigned char	*p = rq->query;
-	size_t			 n = p != NULL ? rq->query_len : 0;
 	const char		*why;
 	char			*msg;
-	int			 nhits;
 
+	if (p == NULL)
+		n = 0;
 	while (n > 0 && p[0] == ' ') {
 		p++;
 		n--;
@@ -317,14 +376,18 @@ search_reply(const struct site *s, const struct resource *r,
 		free(msg);
 		return;
 	}
+	if (n > GOPHER_MAX_REQUEST) {
+		error_menu(s, out, "Bad search query: too long");
+		return;
+	}
 	memcpy(q, p, n);
 	q[n] = '\0';
-	nhits = search_run(s->search, q, n, hits, GOPHER_MAX_HITS);
-	if (nhits < 0) {
+	render_gopher_search_page(&s->ro, q, page, &sp);
+	if (search_run(s->search, q, n, &sp) < 0) {
 		error_menu(s, out, "Bad search query: not valid UTF-8");
 		return;
 	}
-	render_gopher_search(&s->ro, q, hits, (size_t)nhits, &b);
+	render_gopher_search(&s->ro, q, &sp, &b);
 	if (b.len == 0)
 		buf_adds(&b, ".\r\n");	/* never an empty reply */
 	reply_owned(out, &b, 0);

@@ -199,9 +199,49 @@ void  network_free(struct network *);
 
 /* ---------------------------------------------------------------- render */
 struct search_hit {
-	const char *id;        /* member id */
-	const char *name;      /* council's name */
-	const char *sentence;  /* the first matching sentence (or field) */
+	const char *id;            /* member id */
+	const char *name;          /* council's name */
+	const char *sentence;      /* the first matching sentence (or field), */
+	size_t      sentence_len;  /* not NUL-terminated */
+};
+
+/*
+ * Pages that grow with the network stay small at any size of it: the home
+ * pages list the first members only, and the member list and search results
+ * are cut into pages. Limits are in bytes, the Gemini response header
+ * included (RENDER_HEADER_ROOM is kept for it: "20 text/gemini;
+ * charset=utf-8; lang=en\r\n" is 39 bytes).
+ */
+#define RENDER_HOME_MAX    2048    /* both home pages */
+#define RENDER_PAGE_MAX    8192    /* a page of the member list or of results */
+#define RENDER_FEED_MAX    32768   /* the Atom feed: its newest entries */
+#define RENDER_HEADER_ROOM 64
+/* Hits on one page of results at most, whatever their size: the page is a
+ * fixed array on a worker's stack. */
+#define SEARCH_PAGE_HITS   100
+/* Pages of results are numbered up to this (a guard on the number parsed). */
+#define SEARCH_MAX_PAGE    1000000
+
+/* Called by the renderers of a list cut into pages, once per page in order,
+ * with the page's path (Gemini) or selector (Gopher) and its body. */
+typedef void (*render_page_fn)(void *arg, const char *key, struct buf *body);
+
+struct render_opts;
+/*
+ * One page of search results. The front end asks for a page through a
+ * renderer (render_*_search_page sets page, budget and cost: the bytes a hit
+ * takes in its layout); search_run fills in the rest.
+ */
+struct search_page {
+	size_t             page;      /* asked: 1 for the first */
+	size_t             budget;    /* bytes the hits of one page may take */
+	size_t           (*cost)(const struct search_hit *,
+			       const struct render_opts *);
+	const struct render_opts *ro;
+	size_t             total;     /* members that match */
+	size_t             pages;     /* pages they fill (0 when none) */
+	size_t             n;         /* hits on the page asked (0 past the last) */
+	struct search_hit  hits[SEARCH_PAGE_HITS];
 };
 
 /* What renderers need besides the dataset: where the site lives. */
@@ -211,17 +251,27 @@ struct render_opts {
 	int         gopher_port;
 };
 
-/* Gemtext pages. Each returns a newly allocated body in *out. */
+/* Gemtext pages. Each appends its body to *out. */
 void  render_gemtext_home(const struct network *, const struct render_opts *, struct buf *out);
-void  render_gemtext_members(const struct network *, const struct render_opts *, struct buf *out);
+/* The member list: "/members/", then "/members/page/2.gmi"... when it does not
+ * fit one page of RENDER_PAGE_MAX bytes. */
+void  render_gemtext_members(const struct network *, const struct render_opts *,
+	    render_page_fn page, void *arg);
 void  render_gemtext_member(const struct network *, const struct member *, const struct render_opts *, struct buf *out);
 void  render_gemtext_join(const struct network *, const struct render_opts *, struct buf *out);
 /* Text of a dataset field made safe as a gemtext text line (never markup). */
 void  render_gemtext_text_line(const char *s, struct buf *out);
+/* n with thousands separators: "10,000". */
+void  render_count(struct buf *out, size_t n);
+/* A search query for a link: every byte but A-Z a-z 0-9 - . _ ~ as %XX, so
+ * that decoding it once (Gemini query, Gopher selector) gives it back. */
+void  render_query(struct buf *out, const char *query);
 
 /* Gopher menus (ending ".\r\n") and text documents (dot-stuffed, wrapped at 70). */
 void  render_gopher_root(const struct network *, const struct render_opts *, struct buf *out);
-void  render_gopher_members(const struct network *, const struct render_opts *, struct buf *out);
+/* The member menu: "/members", then "/members/page/2"... as for Gemini. */
+void  render_gopher_members(const struct network *, const struct render_opts *,
+	    render_page_fn page, void *arg);
 void  render_gopher_member(const struct network *, const struct member *, const struct render_opts *, struct buf *out);
 void  render_gopher_join(const struct network *, const struct render_opts *, struct buf *out);
 /* One menu line; display is cleaned of TAB/CR/LF. */
@@ -238,8 +288,9 @@ void  render_gopher_from_gemtext(const unsigned char *gmi, size_t len,
 void  render_gopher_from_gemtext_at(const unsigned char *gmi, size_t len,
 	    const char *path, char (*lookup)(void *arg, const char *selector),
 	    void *arg, const struct render_opts *, struct buf *out);
-/* The Atom 1.0 feed (/atom.xml): one entry per member and one for the network
- * page. Returns -1 (and writes nothing) when the dataset carries no date. */
+/* The Atom 1.0 feed (/atom.xml): one entry for the network page and one per
+ * member, newest first, as many as fit RENDER_FEED_MAX bytes. Returns -1 (and
+ * writes nothing) when the dataset carries no date. */
 int   render_atom_feed(const struct network *, const struct render_opts *, struct buf *out);
 /* The date a member shows on the member list and in the feed: updated, else
  * joined; "" when neither is given. */
@@ -247,11 +298,20 @@ const char *render_atom_date(const struct member *);
 /* The latest date in the dataset; "" when there is none (and so no feed). */
 const char *render_atom_latest(const struct network *);
 
-/* Search results, rendered per request (the only page rendered then). */
+/* Search results, rendered per request (the only page rendered then): page
+ * sets up sp to ask for page `page` of query's results in this layout; then
+ * search_run fills it and search renders it. Page 1 is "/search?QUERY", page
+ * N "/search/page/N?QUERY" (Gopher: the same selectors, the query after a TAB
+ * or, in the links between pages, after the "?"). */
+void  render_gemtext_search_page(const struct render_opts *, const char *query,
+	    size_t page, struct search_page *sp);
 void  render_gemtext_search(const struct render_opts *, const char *query,
-	    const struct search_hit *, size_t n, struct buf *out);
+	    const struct search_page *, struct buf *out);
+void  render_gopher_search_page(const struct render_opts *, const char *query,
+	    size_t page, struct search_page *sp);
+/* query "" renders the prompt (the /search menu at load). */
 void  render_gopher_search(const struct render_opts *, const char *query,
-	    const struct search_hit *, size_t n, struct buf *out);
+	    const struct search_page *, struct buf *out);
 /* Wraps UTF-8 text at `columns` code points into lines (no line terminators
  * inside); calls emit for each line. Never splits a UTF-8 sequence. */
 void  wrap_text(const char *text, int columns,
@@ -259,12 +319,19 @@ void  wrap_text(const char *text, int columns,
 
 /* ----------------------------------------------------------------- search */
 struct search_index;
-struct search_index *search_build(const struct network *);
+/* Indexes the members; page gives member m's Gemini page, whose bytes the
+ * index points into (the text shown with a hit): the pages must outlive it.
+ * The network may go once it is built. */
+struct search_index *search_build(const struct network *,
+	    const char *(*page)(void *arg, const struct member *m, size_t *len),
+	    void *arg);
 /* Case-insensitive, UTF-8 aware match of query against each member's name,
- * spokesperson, role and statement. Fills at most max hits; returns count,
- * or -1 when the query is not valid UTF-8. */
+ * spokesperson, role and statement, each member once, in the dataset's
+ * order. Fills sp (set up by render_*_search_page) with the page it asks for
+ * and the number of matches and pages; 0, or -1 when the query is not valid
+ * UTF-8. */
 int   search_run(const struct search_index *, const char *query, size_t qlen,
-	    struct search_hit *hits, size_t max);
+	    struct search_page *sp);
 void  search_free(struct search_index *);
 
 /* ------------------------------------------------------------------- site */
@@ -297,11 +364,18 @@ struct site {
 };
 
 /* Renders the dataset and loads capsule/; warnings (a capsule file shadowed by
- * a generated page) and errors go to d. NULL on error. */
-struct site           *site_build(const struct config *, struct diag *d);
+ * a generated page) and errors go to d. NULL on error. Once the site holds
+ * everything it serves, the dataset (cfg->net) is freed and left empty:
+ * nothing reads it after, and at 10,000 members it would be a quarter of
+ * every worker's memory. */
+struct site           *site_build(struct config *, struct diag *d);
 void                   site_free(struct site *);
 const struct resource *site_gemini(const struct site *, const char *path);
 const struct resource *site_gopher(const struct site *, const char *selector);
+/* The page of search results a path (Gemini) or selector (Gopher) asks for:
+ * 1 for "/search", N for "/search/page/N" (N from 2 to SEARCH_MAX_PAGE, no
+ * leading zero), 0 for any other. */
+size_t                 site_search_page(const char *path);
 /* Writes DIR/gemini/... and DIR/gopher/...; 0 or -1 with a message in d. */
 int                    site_export(const struct site *, const char *dir, struct diag *d);
 /* MIME type for a file name, by extension; "application/octet-stream" else. */

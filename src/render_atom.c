@@ -1,9 +1,10 @@
 /*
  * render_atom.c: the dataset's dates as an Atom 1.0 feed (RFC 4287), served at
  * /atom.xml over Gemini: one entry for the network's home page and one per
- * member council, each with the date it last changed. Rendered once at load by
- * site.c, like the other pages; nothing here depends on the time of rendering,
- * so two renders of one dataset are byte-identical.
+ * member council, each with the date it last changed, newest first, as many
+ * as fit RENDER_FEED_MAX bytes (a reader wants what changed, and polls often).
+ * Rendered once at load by site.c, like the other pages; nothing here depends
+ * on the time of rendering, so two renders of one dataset are byte-identical.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -158,13 +159,54 @@ entry(struct buf *out, const struct render_opts *o, const char *path,
 	buf_adds(out, "</entry>\n");
 }
 
+/* An entry before it is written: what it links to, and its date. */
+struct dated {
+	const struct member *m;     /* NULL: the network's home page */
+	const char          *date;
+	size_t               seq;   /* the dataset's order, among equal dates */
+};
+
+/* Newest first; on the same day, the home page, then the dataset's order. */
+static int
+cmp_dated(const void *a, const void *b)
+{
+	const struct dated *x = a, *y = b;
+	int c = strcmp(y->date, x->date);
+
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void
+dated_entry(struct buf *out, const struct network *n,
+    const struct render_opts *o, const struct dated *d)
+{
+	char *path;
+
+	if (d->m == NULL) {
+		entry(out, o, "/", n->name != NULL ? n->name : "", d->date,
+		    n->introduction.n > 0 ? n->introduction.v[0] : NULL);
+		return;
+	}
+	path = xasprintf(MEMBERS_PATH "%s.gmi", d->m->id);
+	entry(out, o, path, d->m->name, d->date, d->m->statement.n > 0 ?
+	    d->m->statement.v[0] : NULL);
+	free(path);
+}
+
 int
 render_atom_feed(const struct network *n, const struct render_opts *o,
     struct buf *out)
 {
+	static const char end[] = "</feed>\n";
+	const size_t budget = RENDER_FEED_MAX - RENDER_HEADER_ROOM;
 	const char *latest = render_atom_latest(n);
 	const char *name = n->name != NULL ? n->name : "";
 	const char *fallback = n->updated[0] != '\0' ? n->updated : latest;
+	struct dated *v;
+	struct buf e = { 0 };
+	size_t start = out->len;
 
 	if (*latest == '\0')
 		return -1;
@@ -186,18 +228,25 @@ render_atom_feed(const struct network *n, const struct render_opts *o,
 	buf_adds(out, "/\"/>\n<generator version=\"" KILNET_VERSION "\">"
 	    KILNET_NAME "</generator>\n");
 
-	entry(out, o, "/", name, fallback, n->introduction.n > 0 ?
-	    n->introduction.v[0] : NULL);
+	/* Undated members take the network's date (or the latest one). */
+	v = xcalloc(n->n_members + 1, sizeof(*v));
+	v[0].date = fallback;
 	for (size_t i = 0; i < n->n_members; i++) {
-		const struct member *m = &n->members[i];
-		const char *date = *render_atom_date(m) != '\0' ?
-		    render_atom_date(m) : fallback;
-		char *path = xasprintf(MEMBERS_PATH "%s.gmi", m->id);
-
-		entry(out, o, path, m->name, date, m->statement.n > 0 ?
-		    m->statement.v[0] : NULL);
-		free(path);
+		v[i + 1].m = &n->members[i];
+		v[i + 1].date = *render_atom_date(&n->members[i]) != '\0' ?
+		    render_atom_date(&n->members[i]) : fallback;
+		v[i + 1].seq = i + 1;
 	}
-	buf_adds(out, "</feed>\n");
+	qsort(v, n->n_members + 1, sizeof(*v), cmp_dated);
+	for (size_t i = 0; i <= n->n_members; i++) {
+		e.len = 0;
+		dated_entry(&e, n, o, &v[i]);
+		if (out->len - start + e.len + strlen(end) > budget)
+			break;
+		buf_add(out, e.data, e.len);
+	}
+	buf_adds(out, end);
+	buf_free(&e);
+	free(v);
 	return 0;
 }

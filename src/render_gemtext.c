@@ -2,7 +2,12 @@
  * render_gemtext.c: the dataset as gemtext pages (home, member list, one page
  * per member, joining, search results). Called once at load by site.c, except
  * for search results. Dataset text is escaped so it is never read as markup.
+ * Pages that list members stay small at any size of network (kilnet.h,
+ * RENDER_*_MAX): the home page lists the first members, the member list and
+ * search results are cut into pages linked by next and previous links.
  */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,18 +18,31 @@
 #define MEMBERS_PATH "/members/"
 #define JOIN_PATH    "/join.gmi"
 #define FEED_PATH    "/atom.xml"
+/* Pages after the first: MEMBERS_PAGE "N.gmi", SEARCH_PAGE "N?QUERY". Ids are
+ * [a-z0-9-], so no member page can be /members/page/N.gmi. */
+#define MEMBERS_PAGE "/members/page/"
+#define SEARCH_PAGE  "/search/page/"
 
 /* A line break inside a value would start a new line of any type: never. */
 static void
+add_one_line_n(struct buf *out, const char *s, size_t n)
+{
+	const char *end = s + n, *p;
+
+	for (p = s; p < end; p++) {
+		if (*p == '\r' || *p == '\n' || *p == '\t') {
+			buf_add(out, s, (size_t)(p - s));
+			buf_adds(out, " ");
+			s = p + 1;
+		}
+	}
+	buf_add(out, s, (size_t)(end - s));
+}
+
+static void
 add_one_line(struct buf *out, const char *s)
 {
-	for (; *s != '\0'; s++) {
-		char c = *s;
-
-		if (c == '\r' || c == '\n' || c == '\t')
-			c = ' ';
-		buf_add(out, &c, 1);
-	}
+	add_one_line_n(out, s, strlen(s));
 }
 
 /*
@@ -55,11 +73,17 @@ heading(struct buf *out, const char *level, const char *s)
 }
 
 static void
-quote_line(struct buf *out, const char *s)
+quote_line_n(struct buf *out, const char *s, size_t n)
 {
 	buf_adds(out, "> ");
-	add_one_line(out, s);
+	add_one_line_n(out, s, n);
 	buf_adds(out, "\n");
+}
+
+static void
+quote_line(struct buf *out, const char *s)
+{
+	quote_line_n(out, s, strlen(s));
 }
 
 /* A URL in a link line ends at the first whitespace: encode any there. */
@@ -152,11 +176,42 @@ member_link(struct buf *out, const struct member *m, int with_spokesperson)
 }
 
 void
-render_gemtext_home(const struct network *n, const struct render_opts *o,
-    struct buf *out)
+render_count(struct buf *out, size_t n)
 {
-	struct buf url = { 0 };
+	char digits[32];
+	int len = snprintf(digits, sizeof(digits), "%zu", n);
 
+	for (int i = 0; i < len; i++) {
+		if (i > 0 && (len - i) % 3 == 0)
+			buf_adds(out, ",");
+		buf_add(out, &digits[i], 1);
+	}
+}
+
+void
+render_query(struct buf *out, const char *q)
+{
+	for (const unsigned char *p = (const unsigned char *)q; *p != '\0'; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		    *p == '_' || *p == '~')
+			buf_add(out, p, 1);
+		else
+			buf_printf(out, "%%%02X", *p);
+	}
+}
+
+/* Appends a's bytes to out. */
+static void
+add_buf(struct buf *out, const struct buf *a)
+{
+	buf_add(out, a->data, a->len);
+}
+
+/* The home page down to its member links. */
+static void
+home_head(const struct network *n, struct buf *out)
+{
 	heading(out, "#", or_empty(n->name));
 	buf_adds(out, "\n");
 	paragraphs(out, &n->introduction);
@@ -176,10 +231,26 @@ render_gemtext_home(const struct network *n, const struct render_opts *o,
 
 	heading(out, "##", "Member councils");
 	buf_adds(out, "\n");
-	for (size_t i = 0; i < n->n_members; i++)
-		member_link(out, &n->members[i], 0);
+}
+
+/* After the member links; when they are not all there, the link to the list
+ * says how many there are. */
+static void
+home_tail(const struct network *n, const struct render_opts *o, int all,
+    struct buf *out)
+{
+	struct buf s = { 0 };
+
 	buf_adds(out, "\n");
-	link_line(out, MEMBERS_PATH, "All member councils and their spokespeople");
+	if (all)
+		buf_adds(&s, "All member councils and their spokespeople");
+	else {
+		buf_adds(&s, "All ");
+		render_count(&s, n->n_members);
+		buf_adds(&s, " member councils and their spokespeople");
+	}
+	link_line(out, MEMBERS_PATH, (char *)s.data);
+	buf_free(&s);
 	link_line(out, JOIN_PATH, n->join_heading != NULL ? n->join_heading :
 	    "Joining the network");
 	link_line(out, SEARCH_PATH, "Search the network's members");
@@ -188,20 +259,86 @@ render_gemtext_home(const struct network *n, const struct render_opts *o,
 	buf_adds(out, "\n");
 	if (n->url != NULL)
 		link_line(out, n->url, "The network's web page");
-	buf_adds(&url, "gopher://");
-	host_port(&url, o->hostname, o->gopher_port, 70);
-	buf_adds(&url, "/1/");
-	link_line(out, (char *)url.data, "The same site over Gopher");
-	buf_free(&url);
+	s.len = 0;
+	buf_adds(&s, "gopher://");
+	host_port(&s, o->hostname, o->gopher_port, 70);
+	buf_adds(&s, "/1/");
+	link_line(out, (char *)s.data, "The same site over Gopher");
+	buf_free(&s);
 }
 
+/* As many member links as fit between head and tail in budget bytes. */
+static size_t
+home_links(const struct network *n, size_t fixed, size_t budget,
+    struct buf *links)
+{
+	size_t k, before;
+
+	links->len = 0;
+	for (k = 0; k < n->n_members; k++) {
+		before = links->len;
+		member_link(links, &n->members[k], 0);
+		if (fixed + links->len > budget) {
+			links->len = before;
+			break;
+		}
+	}
+	return k;
+}
+
+/*
+ * Every member when the page stays under RENDER_HOME_MAX (the default dataset:
+ * 11), else the first ones that fit and the count on the link to the list.
+ */
 void
-render_gemtext_members(const struct network *n, const struct render_opts *o,
+render_gemtext_home(const struct network *n, const struct render_opts *o,
     struct buf *out)
 {
-	char *title = xasprintf("%s: member councils", or_empty(n->name));
+	const size_t budget = RENDER_HOME_MAX - RENDER_HEADER_ROOM;
+	struct buf head = { 0 }, tail = { 0 }, links = { 0 };
 
-	(void)o;
+	home_head(n, &head);
+	home_tail(n, o, 1, &tail);
+	if (home_links(n, head.len + tail.len, budget, &links) < n->n_members) {
+		tail.len = 0;
+		home_tail(n, o, 0, &tail);
+		home_links(n, head.len + tail.len, budget, &links);
+	}
+	add_buf(out, &head);
+	add_buf(out, &links);
+	add_buf(out, &tail);
+	buf_free(&head);
+	buf_free(&tail);
+	buf_free(&links);
+}
+
+/* ------------------------------------------------------------ member list */
+
+/* Where page p (from 1) of the member list is. */
+static void
+members_key(struct buf *out, size_t p)
+{
+	if (p <= 1)
+		buf_adds(out, MEMBERS_PATH);
+	else
+		buf_printf(out, MEMBERS_PAGE "%zu.gmi", p);
+}
+
+/* Page p of pages (pages 0: the whole list on one page, as it always was). */
+static void
+members_head(const struct network *n, size_t p, size_t pages, struct buf *out)
+{
+	char *title;
+
+	if (p > 1) {
+		title = xasprintf("%s: member councils, page %zu of %zu",
+		    or_empty(n->name), p, pages);
+		heading(out, "#", title);
+		free(title);
+		buf_adds(out, "\n");
+		return;
+	}
+	title = xasprintf("%s: member councils", or_empty(n->name));
 	/* gemsub: the first "#" heading names the feed, a "##" right after
 	 * it is its subtitle. */
 	heading(out, "#", title);
@@ -209,13 +346,126 @@ render_gemtext_members(const struct network *n, const struct render_opts *o,
 	heading(out, "##", "Each council that joined, with its spokesperson");
 	buf_adds(out, "\n");
 	paragraphs(out, &n->members_intro);
-	for (size_t i = 0; i < n->n_members; i++)
-		member_link(out, &n->members[i], 1);
+	if (pages > 0) {
+		render_count(out, n->n_members);
+		buf_printf(out, " member councils; page 1 of %zu.\n\n", pages);
+	}
+}
+
+static void
+page_link(struct buf *out, size_t p, size_t pages, const char *what)
+{
+	struct buf key = { 0 };
+	char *label = xasprintf("%s (%zu of %zu)", what, p, pages);
+
+	members_key(&key, p);
+	link_line(out, (char *)key.data, label);
+	free(label);
+	buf_free(&key);
+}
+
+static void
+members_foot(const struct network *n, size_t p, size_t pages, struct buf *out)
+{
 	buf_adds(out, "\n");
+	if (pages > 0 && p < pages)
+		page_link(out, p + 1, pages, "Next page");
+	if (pages > 0 && p > 1)
+		page_link(out, p - 1, pages, "Previous page");
 	if (n->join_heading != NULL)
 		link_line(out, JOIN_PATH, n->join_heading);
 	link_line(out, SEARCH_PATH, "Search the network's members");
 	link_line(out, "/", or_empty(n->name));
+}
+
+/* Bytes the first page (or any other) takes besides its links, at most:
+ * numbers as wide as they can be (no more pages than members). */
+static size_t
+members_frame(const struct network *n, int first)
+{
+	struct buf b = { 0 };
+	size_t most = n->n_members + 1, len;
+
+	members_head(n, first ? 1 : most, most, &b);
+	members_foot(n, first ? 1 : most - 1, most, &b);
+	len = b.len;
+	buf_free(&b);
+	return len;
+}
+
+/* Each member's line of the list, one after the other; off[i] is where
+ * member i's starts, off[n] the end. */
+static void
+members_lines(const struct network *n, struct buf *all, size_t *off)
+{
+	for (size_t i = 0; i < n->n_members; i++) {
+		off[i] = all->len;
+		member_link(all, &n->members[i], 1);
+	}
+	off[n->n_members] = all->len;
+}
+
+/*
+ * Cuts the lines into pages: each takes lines while they fit its budget (at
+ * least one). first[p] is the first member of page p + 1; returns the number
+ * of pages.
+ */
+static size_t
+members_cut(const struct network *n, const size_t *off, size_t *first)
+{
+	const size_t budget = RENDER_PAGE_MAX - RENDER_HEADER_ROOM;
+	size_t frame1 = members_frame(n, 1), frame = members_frame(n, 0);
+	size_t p = 0, i = 0;
+
+	while (i < n->n_members) {
+		size_t f = p == 0 ? frame1 : frame;
+		size_t avail = budget > f ? budget - f : 0, j = i + 1;
+
+		while (j < n->n_members && off[j + 1] - off[i] <= avail)
+			j++;
+		first[p++] = i;
+		i = j;
+	}
+	first[p] = n->n_members;
+	return p;
+}
+
+void
+render_gemtext_members(const struct network *n, const struct render_opts *o,
+    render_page_fn page, void *arg)
+{
+	struct buf all = { 0 }, b = { 0 }, key = { 0 };
+	size_t *off = xcalloc(n->n_members + 1, sizeof(*off));
+	size_t *first = xcalloc(n->n_members + 1, sizeof(*first)), pages;
+
+	(void)o;
+	members_lines(n, &all, off);
+	members_head(n, 1, 0, &b);
+	members_foot(n, 1, 0, &b);
+	if (b.len + all.len <= RENDER_PAGE_MAX - RENDER_HEADER_ROOM) {
+		/* One page, as the list always was. */
+		b.len = 0;
+		members_head(n, 1, 0, &b);
+		add_buf(&b, &all);
+		members_foot(n, 1, 0, &b);
+		page(arg, MEMBERS_PATH, &b);
+	} else {
+		pages = members_cut(n, off, first);
+		for (size_t p = 0; p < pages; p++) {
+			b.len = key.len = 0;
+			members_head(n, p + 1, pages, &b);
+			buf_add(&b, all.data + off[first[p]],
+			    off[first[p + 1]] - off[first[p]]);
+			members_foot(n, p + 1, pages, &b);
+			members_key(&key, p + 1);
+			page(arg, (char *)key.data, &b);
+		}
+	}
+	buf_free(&all);
+	buf_free(&b);
+	buf_free(&key);
+	free(off);
+	free(first);
 }
 
 void
@@ -257,10 +507,63 @@ render_gemtext_join(const struct network *n, const struct render_opts *o,
 	link_line(out, "/", or_empty(n->name));
 }
 
+/* ------------------------------------------------------------ search */
+
+/* "/search?QUERY" for page 1, "/search/page/N?QUERY" after it. */
+static void
+search_link(struct buf *out, const char *query, size_t p, size_t pages,
+    const char *what)
+{
+	struct buf url = { 0 };
+	char *label = xasprintf("%s (%zu of %zu)", what, p, pages);
+
+	if (p <= 1)
+		buf_adds(&url, SEARCH_PATH "?");
+	else
+		buf_printf(&url, SEARCH_PAGE "%zu?", p);
+	render_query(&url, query);
+	link_line(out, (char *)url.data, label);
+	free(label);
+	buf_free(&url);
+}
+
+/* What a hit takes: "=> /members/ID.gmi NAME\n> SENTENCE\n\n". */
+static size_t
+search_cost(const struct search_hit *h, const struct render_opts *o)
+{
+	(void)o;
+	return strlen("=> " MEMBERS_PATH ".gmi \n> \n\n") + strlen(h->id) +
+	    strlen(h->name) + h->sentence_len;
+}
+
+void
+render_gemtext_search_page(const struct render_opts *o, const char *query,
+    size_t page, struct search_page *sp)
+{
+	struct search_page frame;
+	struct buf b = { 0 };
+	const size_t budget = RENDER_PAGE_MAX - RENDER_HEADER_ROOM;
+
+	/* The page without its hits, its numbers as wide as they go: what is
+	 * left of the budget is for the hits. */
+	memset(&frame, 0, sizeof(frame));
+	frame.page = SEARCH_MAX_PAGE - 1;
+	frame.pages = SEARCH_MAX_PAGE;
+	frame.total = (size_t)SEARCH_MAX_PAGE * SEARCH_PAGE_HITS;
+	render_gemtext_search(o, query, &frame, &b);
+	memset(sp, 0, offsetof(struct search_page, hits));
+	sp->page = page;
+	sp->budget = budget > b.len ? budget - b.len : 0;
+	sp->cost = search_cost;
+	sp->ro = o;
+	buf_free(&b);
+}
+
 void
 render_gemtext_search(const struct render_opts *o, const char *query,
-    const struct search_hit *hits, size_t n, struct buf *out)
+    const struct search_page *sp, struct buf *out)
 {
+	const struct search_hit *h;
 	char *s;
 
 	(void)o;
@@ -268,7 +571,7 @@ render_gemtext_search(const struct render_opts *o, const char *query,
 	heading(out, "#", s);
 	free(s);
 	buf_adds(out, "\n");
-	if (n == 0) {
+	if (sp->total == 0) {
 		s = xasprintf("No member matches “%s”.", query);
 		render_gemtext_text_line(s, out);
 		free(s);
@@ -277,15 +580,29 @@ render_gemtext_search(const struct render_opts *o, const char *query,
 		link_line(out, "/", "Home");
 		return;
 	}
-	buf_printf(out, "%zu member%s match%s.\n\n", n, n == 1 ? "" : "s",
-	    n == 1 ? "es" : "");
-	for (size_t i = 0; i < n; i++) {
-		s = xasprintf(MEMBERS_PATH "%s.gmi", hits[i].id);
-		link_line(out, s, hits[i].name);
+	render_count(out, sp->total);
+	buf_printf(out, " member%s match%s", sp->total == 1 ? "" : "s",
+	    sp->total == 1 ? "es" : "");
+	if (sp->page > sp->pages)
+		buf_printf(out, ", on %zu page%s: there is no page %zu", sp->pages,
+		    sp->pages == 1 ? "" : "s", sp->page);
+	else if (sp->pages > 1)
+		buf_printf(out, "; page %zu of %zu", sp->page, sp->pages);
+	buf_adds(out, ".\n\n");
+	for (size_t i = 0; i < sp->n; i++) {
+		h = &sp->hits[i];
+		s = xasprintf(MEMBERS_PATH "%s.gmi", h->id);
+		link_line(out, s, h->name);
 		free(s);
-		quote_line(out, hits[i].sentence);
+		quote_line_n(out, h->sentence, h->sentence_len);
 		buf_adds(out, "\n");
 	}
+	if (sp->page < sp->pages)
+		search_link(out, query, sp->page + 1, sp->pages, "Next page");
+	if (sp->page > 1 && sp->page <= sp->pages)
+		search_link(out, query, sp->page - 1, sp->pages, "Previous page");
+	if (sp->page > sp->pages)
+		search_link(out, query, sp->pages, sp->pages, "Last page");
 	link_line(out, SEARCH_PATH, "Search again");
 	link_line(out, "/", "Home");
 }

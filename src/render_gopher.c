@@ -4,8 +4,11 @@
  * except for search results. Text is wrapped at GOPHER_WRAP_COLUMNS code points;
  * TAB, CR and LF never reach a menu field; document lines starting with "." are
  * doubled so they cannot end the document early (RFC 1436, section 3.8).
+ * Menus that list members stay small at any size of network, as the gemtext
+ * pages do (kilnet.h, RENDER_*_MAX).
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +26,10 @@
 #define MEMBERS_SEL "/members"
 #define JOIN_SEL    "/join.txt"
 #define ROOT_SEL    "/"
+/* Pages after the first: MEMBERS_PAGE "N", SEARCH_PAGE "N?QUERY" (ids are
+ * [a-z0-9-]: no member document is /members/page/N). */
+#define MEMBERS_PAGE "/members/page/"
+#define SEARCH_PAGE  "/search/page/"
 
 /* Adds s with TAB, CR and LF (the menu's field and line separators) as spaces. */
 static void
@@ -210,12 +217,10 @@ url_item(struct buf *out, const char *display, const char *url,
 	free(sel);
 }
 
-void
-render_gopher_root(const struct network *n, const struct render_opts *o,
-    struct buf *out)
+/* The root menu down to its member items. */
+static void
+root_head(const struct network *n, const struct render_opts *o, struct buf *out)
 {
-	struct buf url = { 0 };
-
 	render_gopher_info(out, or_empty(n->name), o);
 	info_blank(out);
 	info_paragraphs(out, &n->introduction, o);
@@ -246,11 +251,22 @@ render_gopher_root(const struct network *n, const struct render_opts *o,
 	 * menu: "i" lines cost 16 bytes of dummy fields each, and the root stays
 	 * small for slow links (under 2 KB with the default dataset). */
 	item(out, '1', "Member councils", MEMBERS_SEL, o);
-	for (size_t i = 0; i < n->n_members; i++) {
-		char *sel = xasprintf(MEMBERS_SEL "/%s.txt", n->members[i].id);
+}
 
-		item(out, '0', n->members[i].name, sel, o);
-		free(sel);
+/* After the member items; when they are not all there, an item to the list
+ * says how many there are. */
+static void
+root_tail(const struct network *n, const struct render_opts *o, int all,
+    struct buf *out)
+{
+	struct buf url = { 0 };
+
+	if (!all) {
+		buf_adds(&url, "All ");
+		render_count(&url, n->n_members);
+		buf_adds(&url, " member councils");
+		item(out, '1', (char *)url.data, MEMBERS_SEL, o);
+		url.len = 0;
 	}
 	item(out, '0', n->join_heading != NULL ? n->join_heading :
 	    "Joining the network", JOIN_SEL, o);
@@ -276,26 +292,126 @@ render_gopher_root(const struct network *n, const struct render_opts *o,
 	doc_end(out);
 }
 
+static void
+member_item(struct buf *out, const struct member *m, int with_spokesperson,
+    const struct render_opts *o)
+{
+	char *sel = xasprintf(MEMBERS_SEL "/%s.txt", m->id);
+	char *disp = with_spokesperson && m->spokesperson != NULL ?
+	    xasprintf("%s (%s)", m->name, m->spokesperson) : xstrdup(m->name);
+
+	item(out, '0', disp, sel, o);
+	free(sel);
+	free(disp);
+}
+
+/* As many member items as fit between head and tail in budget bytes. */
+static size_t
+root_items(const struct network *n, const struct render_opts *o, size_t fixed,
+    size_t budget, struct buf *items)
+{
+	size_t k, before;
+
+	items->len = 0;
+	for (k = 0; k < n->n_members; k++) {
+		before = items->len;
+		member_item(items, &n->members[k], 0, o);
+		if (fixed + items->len > budget) {
+			items->len = before;
+			break;
+		}
+	}
+	return k;
+}
+
+/*
+ * Every member when the menu stays under RENDER_HOME_MAX (the default dataset:
+ * 11), else the first ones that fit and an item with the count.
+ */
 void
-render_gopher_members(const struct network *n, const struct render_opts *o,
+render_gopher_root(const struct network *n, const struct render_opts *o,
     struct buf *out)
 {
+	const size_t budget = RENDER_HOME_MAX - RENDER_HEADER_ROOM;
+	struct buf head = { 0 }, tail = { 0 }, items = { 0 };
+
+	root_head(n, o, &head);
+	root_tail(n, o, 1, &tail);
+	if (root_items(n, o, head.len + tail.len, budget, &items) <
+	    n->n_members) {
+		tail.len = 0;
+		root_tail(n, o, 0, &tail);
+		root_items(n, o, head.len + tail.len, budget, &items);
+	}
+	buf_add(out, head.data, head.len);
+	buf_add(out, items.data, items.len);
+	buf_add(out, tail.data, tail.len);
+	buf_free(&head);
+	buf_free(&tail);
+	buf_free(&items);
+}
+
+/* ------------------------------------------------------------ member menu */
+
+/* The selector of page p (from 1) of the member menu. */
+static void
+members_sel(struct buf *out, size_t p)
+{
+	if (p <= 1)
+		buf_adds(out, MEMBERS_SEL);
+	else
+		buf_printf(out, MEMBERS_PAGE "%zu", p);
+}
+
+/* Page p of pages (pages 0: the whole list on one page, as it always was). */
+static void
+members_head(const struct network *n, size_t p, size_t pages,
+    const struct render_opts *o, struct buf *out)
+{
+	struct buf s = { 0 };
+
+	if (p > 1) {
+		buf_printf(&s, "Member councils, page %zu of %zu", p, pages);
+		render_gopher_info(out, (char *)s.data, o);
+		info_blank(out);
+		buf_free(&s);
+		return;
+	}
 	render_gopher_info(out, "Member councils", o);
 	info_blank(out);
 	info_paragraphs(out, &n->background, o);
 	info_paragraphs(out, &n->members_intro, o);
-	for (size_t i = 0; i < n->n_members; i++) {
-		const struct member *m = &n->members[i];
-		char *sel = xasprintf(MEMBERS_SEL "/%s.txt", m->id);
-		char *disp = m->spokesperson != NULL ?
-		    xasprintf("%s (%s)", m->name, m->spokesperson) :
-		    xstrdup(m->name);
-
-		item(out, '0', disp, sel, o);
-		free(sel);
-		free(disp);
+	if (pages > 0) {
+		render_count(&s, n->n_members);
+		buf_printf(&s, " member councils; page 1 of %zu.", pages);
+		render_gopher_info(out, (char *)s.data, o);
+		info_blank(out);
 	}
+	buf_free(&s);
+}
+
+static void
+page_item(struct buf *out, size_t p, size_t pages, const char *what,
+    const struct render_opts *o)
+{
+	struct buf sel = { 0 };
+	char *label = xasprintf("%s (%zu of %zu)", what, p, pages);
+
+	members_sel(&sel, p);
+	item(out, '1', label, (char *)sel.data, o);
+	free(label);
+	buf_free(&sel);
+}
+
+static void
+members_foot(const struct network *n, size_t p, size_t pages,
+    const struct render_opts *o, struct buf *out)
+{
 	info_blank(out);
+	if (pages > 0 && p < pages)
+		page_item(out, p + 1, pages, "Next page", o);
+	if (pages > 0 && p > 1)
+		page_item(out, p - 1, pages, "Previous page", o);
 	if (n->join_heading != NULL)
 		item(out, '0', n->join_heading, JOIN_SEL, o);
 	item(out, '7', "Search the network's members", SEARCH_SEL, o);
@@ -303,13 +419,178 @@ render_gopher_members(const struct network *n, const struct render_opts *o,
 	doc_end(out);
 }
 
+/* Bytes the first page (or any other) takes besides its items, at most:
+ * numbers as wide as they can be (no more pages than members). */
+static size_t
+members_frame(const struct network *n, int first, const struct render_opts *o)
+{
+	struct buf b = { 0 };
+	size_t most = n->n_members + 1, len;
+
+	members_head(n, first ? 1 : most, most, o, &b);
+	members_foot(n, first ? 1 : most - 1, most, o, &b);
+	len = b.len;
+	buf_free(&b);
+	return len;
+}
+
+/* Cuts the items (off[i]: where member i's starts) into pages, each taking
+ * items while they fit (at least one); first[p] is page p + 1's first
+ * member. Returns the number of pages. */
+static size_t
+members_cut(const struct network *n, const struct render_opts *o,
+    const size_t *off, size_t *first)
+{
+	const size_t budget = RENDER_PAGE_MAX - RENDER_HEADER_ROOM;
+	size_t frame1 = members_frame(n, 1, o), frame = members_frame(n, 0, o);
+	size_t p = 0, i = 0;
+
+	while (i < n->n_members) {
+		size_t f = p == 0 ? frame1 : frame;
+		size_t avail = budget > f ? budget - f : 0, j = i + 1;
+
+		while (j < n->n_members && off[j + 1] - off[i] <= avail)
+			j++;
+		first[p++] = i;
+		i = j;
+	}
+	first[p] = n->n_members;
+	return p;
+}
+
+void
+render_gopher_members(const struct network *n, const struct render_opts *o,
+    render_page_fn page, void *arg)
+{
+	struct buf all = { 0 }, b = { 0 }, sel = { 0 };
+	size_t *off = xcalloc(n->n_members + 1, sizeof(*off));
+	size_t *first = xcalloc(n->n_members + 1, sizeof(*first)), pages;
+
+	for (size_t i = 0; i < n->n_members; i++) {
+		off[i] = all.len;
+		member_item(&all, &n->members[i], 1, o);
+	}
+	off[n->n_members] = all.len;
+	members_head(n, 1, 0, o, &b);
+	members_foot(n, 1, 0, o, &b);
+	if (b.len + all.len <= RENDER_PAGE_MAX - RENDER_HEADER_ROOM) {
+		/* One page, as the menu always was. */
+		b.len = 0;
+		members_head(n, 1, 0, o, &b);
+		buf_add(&b, all.data, all.len);
+		members_foot(n, 1, 0, o, &b);
+		page(arg, MEMBERS_SEL, &b);
+	} else {
+		pages = members_cut(n, o, off, first);
+		for (size_t p = 0; p < pages; p++) {
+			b.len = sel.len = 0;
+			members_head(n, p + 1, pages, o, &b);
+			buf_add(&b, all.data + off[first[p]],
+			    off[first[p + 1]] - off[first[p]]);
+			members_foot(n, p + 1, pages, o, &b);
+			members_sel(&sel, p + 1);
+			page(arg, (char *)sel.data, &b);
+		}
+	}
+	buf_free(&all);
+	buf_free(&b);
+	buf_free(&sel);
+	free(off);
+	free(first);
+}
+
+/* ---------------------------------------------------------------- search */
+
+/* A type 1 item to page p of the results: "/search?QUERY" for page 1,
+ * "/search/page/N?QUERY" after it (a menu item cannot carry a TAB). */
+static void
+search_item(struct buf *out, const char *query, size_t p, size_t pages,
+    const char *what, const struct render_opts *o)
+{
+	struct buf sel = { 0 };
+	char *label = xasprintf("%s (%zu of %zu)", what, p, pages);
+
+	if (p <= 1)
+		buf_adds(&sel, SEARCH_SEL "?");
+	else
+		buf_printf(&sel, SEARCH_PAGE "%zu?", p);
+	render_query(&sel, query);
+	item(out, '1', label, (char *)sel.data, o);
+	free(label);
+	buf_free(&sel);
+}
+
+/*
+ * What a hit takes, at most: its item, exactly, and its sentence as "i" lines
+ * (17 bytes each besides the text). Wrapping is not run here, per hit of every
+ * page before the one asked; the count of lines is bounded instead: two lines
+ * in a row hold more than 60 code points, unless a run of spaces was cut.
+ */
+static size_t
+search_cost(const struct search_hit *h, const struct render_opts *o)
+{
+	size_t item_len, lines = h->sentence_len / 30 + 2, port = 1;
+
+	for (int p = o->gopher_port; p >= 10; p /= 10)
+		port++;
+	item_len = strlen("0\t" MEMBERS_SEL "/.txt\t\t\r\n") + strlen(h->name) +
+	    strlen(h->id) + strlen(o->hostname) + port;
+	return item_len + h->sentence_len + (lines + 1) * strlen("i" INFO_FIELDS);
+}
+
+void
+render_gopher_search_page(const struct render_opts *o, const char *query,
+    size_t page, struct search_page *sp)
+{
+	struct search_page frame;
+	struct buf b = { 0 };
+	const size_t budget = RENDER_PAGE_MAX - RENDER_HEADER_ROOM;
+
+	/* The page without its hits, its numbers as wide as they go: what is
+	 * left of the budget is for the hits. */
+	memset(&frame, 0, sizeof(frame));
+	frame.page = SEARCH_MAX_PAGE - 1;
+	frame.pages = SEARCH_MAX_PAGE;
+	frame.total = (size_t)SEARCH_MAX_PAGE * SEARCH_PAGE_HITS;
+	render_gopher_search(o, query, &frame, &b);
+	memset(sp, 0, offsetof(struct search_page, hits));
+	sp->page = page;
+	sp->budget = budget > b.len ? budget - b.len : 0;
+	sp->cost = search_cost;
+	sp->ro = o;
+	buf_free(&b);
+}
+
+static void
+search_count(const struct search_page *sp, const struct render_opts *o,
+    struct buf *out)
+{
+	struct buf s = { 0 };
+
+	if (sp->total == 0) {
+		render_gopher_info(out, "No member matches.", o);
+		return;
+	}
+	render_count(&s, sp->total);
+	buf_printf(&s, " member%s match%s", sp->total == 1 ? "" : "s",
+	    sp->total == 1 ? "es" : "");
+	if (sp->page > sp->pages)
+		buf_printf(&s, ", on %zu page%s: there is no page %zu", sp->pages,
+		    sp->pages == 1 ? "" : "s", sp->page);
+	else if (sp->pages > 1)
+		buf_printf(&s, "; page %zu of %zu", sp->page, sp->pages);
+	buf_adds(&s, ".");
+	render_gopher_info(out, (char *)s.data, o);
+	buf_free(&s);
+}
+
 void
 render_gopher_search(const struct render_opts *o, const char *query,
-    const struct search_hit *hits, size_t n, struct buf *out)
+    const struct search_page *sp, struct buf *out)
 {
 	char *s;
 
-	if (query == NULL || *query == '\0') {
+	if (query == NULL || *query == '\0' || sp == NULL) {
 		render_gopher_info(out, "Type a word or a name to search the "
 		    "network's members: their councils, spokespeople and "
 		    "statements.", o);
@@ -323,23 +604,26 @@ render_gopher_search(const struct render_opts *o, const char *query,
 	render_gopher_info(out, s, o);
 	free(s);
 	info_blank(out);
-	if (n == 0) {
-		render_gopher_info(out, "No member matches.", o);
-	} else {
-		s = xasprintf("%zu member%s match%s.", n, n == 1 ? "" : "s",
-		    n == 1 ? "es" : "");
+	search_count(sp, o, out);
+	info_blank(out);
+	for (size_t i = 0; i < sp->n; i++) {
+		const struct search_hit *h = &sp->hits[i];
+
+		s = xasprintf(MEMBERS_SEL "/%s.txt", h->id);
+		item(out, '0', h->name, s, o);
+		free(s);
+		s = xasprintf("%.*s", (int)h->sentence_len, h->sentence);
 		render_gopher_info(out, s, o);
 		free(s);
-	}
-	info_blank(out);
-	for (size_t i = 0; i < n; i++) {
-		s = xasprintf(MEMBERS_SEL "/%s.txt", hits[i].id);
-		item(out, '0', hits[i].name, s, o);
-		free(s);
-		render_gopher_info(out, hits[i].sentence, o);
 		info_blank(out);
 	}
-	item(out, '7', n == 0 ? "Try another search" : "Search again",
+	if (sp->page < sp->pages)
+		search_item(out, query, sp->page + 1, sp->pages, "Next page", o);
+	if (sp->page > 1 && sp->page <= sp->pages)
+		search_item(out, query, sp->page - 1, sp->pages, "Previous page", o);
+	if (sp->page > sp->pages && sp->pages > 0)
+		search_item(out, query, sp->pages, sp->pages, "Last page", o);
+	item(out, '7', sp->total == 0 ? "Try another search" : "Search again",
 	    SEARCH_SEL, o);
 	item(out, '1', "Home", ROOT_SEL, o);
 	doc_end(out);

@@ -1,8 +1,17 @@
 /*
- * search.c: the member search index, built once at load. Each member's name,
- * spokesperson, role and statement sentences are stored twice: as written (to
- * show) and casefolded with NFKC (to match), so a query costs one casefold and
- * a substring scan per field.
+ * search.c: the member search index, built once at load, and the search
+ * itself, run per request. Each member's statement sentences, spokesperson,
+ * role and name are fields; a query matches a field when the field's text,
+ * casefolded with NFKC, contains the query casefolded the same way.
+ *
+ * The index keeps little of its own. A field is a span of the member's
+ * Gemini page, which holds the same bytes (the statement as quote lines, the
+ * name, the "said:" line) for as long as the site is served; and most text
+ * (ASCII, curly quotes, £, dashes) casefolds to its ASCII lower case, so it
+ * is matched in place, one byte lowered at a time. Only a field whose folded
+ * form differs (É, ß, ﬁ, NBSP...) keeps a folded copy. At 10,000 members
+ * that keeps a worker's search memory to its field table, and skips
+ * libunistring's folding for nearly every field at load.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,23 +23,44 @@
 
 #include "kilnet.h"
 
+/* Field.folded when the text folds to its own ASCII lower case. */
+#define NO_FOLD UINT32_MAX
+
 struct field {
-	char    *text;    /* as written, for the result page */
-	uint8_t *folded;  /* casefolded + NFKC, for matching */
-	size_t   flen;
+	const char *text;     /* in the member's page, not NUL-terminated */
+	uint32_t    len;
+	uint32_t    folded;   /* offset of a uint32_t length and the folded bytes
+			       * in search_index.folded, or NO_FOLD */
 };
 
 struct entry {
-	char         *id;
-	char         *name;
-	struct field *fields;
-	size_t        n_fields;
+	uint32_t    names;    /* "ID\0NAME\0" at this offset in names */
+	uint32_t    first;    /* its fields: fields[first .. first + n - 1] */
+	uint32_t    n;
 };
 
 struct search_index {
-	struct entry *entries;
-	size_t        n;
+	struct entry  *entries;
+	size_t         n;
+	struct field  *fields;
+	size_t         n_fields, cap_fields;
+	struct buf     folded;
+	struct buf     names;
+	char         **copies;   /* text not found in its page (the pages hold
+				  * it all: none, in practice) */
+	size_t         n_copies;
+	/* While building: the member's page, and where its statement was
+	 * last found in it. */
+	const char    *page, *cursor;
+	size_t         page_len;
 };
+
+/* ASCII lower case, every other byte as it is (UTF-8 sequences untouched). */
+static inline unsigned char
+lower(unsigned char c)
+{
+	return (unsigned char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+}
 
 /*
  * No language-specific folding: the content is English whatever the server's
@@ -43,28 +73,144 @@ fold(const char *s, size_t n, size_t *outlen)
 	return u8_casefold((const uint8_t *)s, n, NULL, UNINORM_NFKC, NULL, outlen);
 }
 
+/*
+ * Characters that casefolding and NFKC leave as they are, that have no case,
+ * and that never combine with a neighbour (combining class 0, no canonical
+ * composition): a text of these and ASCII folds to its ASCII lower case.
+ * They are the punctuation the dataset is written with.
+ */
+static int
+fold_invariant(ucs4_t c)
+{
+	switch (c) {
+	case 0x00A3:	/* £ */
+	case 0x00AB:	/* « */
+	case 0x00BB:	/* » */
+	case 0x2013:	/* – */
+	case 0x2014:	/* — */
+	case 0x2018:	/* ‘ */
+	case 0x2019:	/* ’ */
+	case 0x201C:	/* “ */
+	case 0x201D:	/* ” */
+	case 0x20AC:	/* € */
+		return 1;
+	}
+	return 0;
+}
+
+/* 1 when s folds to its ASCII lower case without asking libunistring. */
+static int
+folds_to_lower(const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s, *end = p + n;
+	ucs4_t c;
+	int l;
+
+	while (p < end) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((l = u8_mbtoucr(&c, p, (size_t)(end - p))) < 0 ||
+		    !fold_invariant(c))
+			return 0;
+		p += l;
+	}
+	return 1;
+}
+
+/* The folded form of s, kept only when it is not s in ASCII lower case. */
+static uint32_t
+fold_field(struct search_index *s, const char *text, size_t n)
+{
+	uint8_t *f;
+	size_t flen, i;
+	uint32_t off, len32;
+
+	if (folds_to_lower(text, n))
+		return NO_FOLD;
+	/* Not valid UTF-8 (the loader does not let it through): as it is. */
+	if ((f = fold(text, n, &flen)) == NULL)
+		return NO_FOLD;
+	if (flen == n) {
+		for (i = 0; i < n && f[i] == lower((unsigned char)text[i]); i++)
+			;
+		if (i == n) {
+			free(f);
+			return NO_FOLD;
+		}
+	}
+	off = (uint32_t)s->folded.len;
+	len32 = (uint32_t)flen;
+	buf_add(&s->folded, &len32, sizeof(len32));
+	buf_add(&s->folded, f, flen);
+	free(f);
+	return off;
+}
+
+/*
+ * text in hay, or NULL. The text is where it is looked for or close after
+ * it (the next paragraph, the name on the heading): a scan for its first
+ * byte, then one compare, beats memmem's set-up for a long needle.
+ */
+static const char *
+find(const char *hay, size_t hlen, const char *text, size_t n)
+{
+	const char *end = hay + hlen, *p = hay;
+
+	while (n > 0 && (size_t)(end - p) >= n &&
+	    (p = memchr(p, text[0], (size_t)(end - p) - n + 1)) != NULL) {
+		if (memcmp(p, text, n) == 0)
+			return p;
+		p++;
+	}
+	return NULL;
+}
+
+/* The same bytes as text, in the member's page (from `from` on, when not
+ * NULL, then anywhere in it) if they are there, else a copy of them. */
+static const char *
+in_page(struct search_index *s, const char *from, const char *text, size_t n,
+    int *found)
+{
+	const char *at;
+	char *c;
+
+	*found = 1;
+	if (from != NULL && (at = find(from,
+	    s->page_len - (size_t)(from - s->page), text, n)) != NULL)
+		return at;
+	if (s->page != NULL && (at = find(s->page, s->page_len, text, n)) != NULL)
+		return at;
+	*found = 0;
+	s->copies = xrealloc(s->copies, (s->n_copies + 1) * sizeof(*s->copies));
+	c = s->copies[s->n_copies++] = xmalloc(n + 1);
+	memcpy(c, text, n);
+	c[n] = '\0';
+	return c;
+}
+
+/* text: n bytes of the member's page (or a copy). */
 static void
-add_field(struct entry *e, const char *s, size_t n)
+add_field(struct search_index *s, struct entry *e, const char *text, size_t n)
 {
 	struct field *f;
 
-	while (n > 0 && (*s == ' '))
-		s++, n--;
-	while (n > 0 && s[n - 1] == ' ')
+	while (n > 0 && *text == ' ')
+		text++, n--;
+	while (n > 0 && text[n - 1] == ' ')
 		n--;
 	if (n == 0)
 		return;
-	e->fields = xrealloc(e->fields, (e->n_fields + 1) * sizeof(*e->fields));
-	f = &e->fields[e->n_fields];
-	f->text = xmalloc(n + 1);
-	memcpy(f->text, s, n);
-	f->text[n] = '\0';
-	if ((f->folded = fold(s, n, &f->flen)) == NULL) {
-		/* Not valid UTF-8 (the loader should not let it through): as is. */
-		f->folded = (uint8_t *)xstrdup(f->text);
-		f->flen = n;
+	if (s->n_fields == s->cap_fields) {
+		s->cap_fields = s->cap_fields ? s->cap_fields * 2 : 1024;
+		s->fields = xrealloc(s->fields, s->cap_fields * sizeof(*s->fields));
 	}
-	e->n_fields++;
+	f = &s->fields[s->n_fields++];
+	f->text = text;
+	f->len = (uint32_t)n;
+	f->folded = fold_field(s, text, n);
+	e->n++;
 }
 
 /* Closing marks that may follow a sentence's final punctuation. */
@@ -79,13 +225,18 @@ closing_len(const char *p)
 	return 0;
 }
 
-/* A sentence ends at ".", "!" or "?" (and any closing quotes) before a space. */
+/* A sentence ends at ".", "!" or "?" (and any closing quotes) before a space.
+ * para is the dataset's; the fields are spans of its copy in the page. */
 static void
-add_sentences(struct entry *e, const char *para)
+add_sentences(struct search_index *s, struct entry *e, const char *para)
 {
 	const char *start = para, *p = para;
-	size_t c;
+	size_t c, len = strlen(para);
+	int found;
+	const char *at = in_page(s, s->cursor, para, len, &found);
 
+	if (found)
+		s->cursor = at + len;  /* the next paragraph comes after it */
 	while (*p != '\0') {
 		if (*p == '.' || *p == '!' || *p == '?') {
 			const char *q = p + 1;
@@ -93,18 +244,30 @@ add_sentences(struct entry *e, const char *para)
 			while ((c = closing_len(q)) > 0)
 				q += c;
 			if (*q == ' ') {
-				add_field(e, start, (size_t)(q - start));
+				add_field(s, e, at + (start - para), (size_t)(q - start));
 				start = p = q + 1;
 				continue;
 			}
 		}
 		p++;
 	}
-	add_field(e, start, (size_t)(p - start));
+	add_field(s, e, at + (start - para), (size_t)(p - start));
+}
+
+/* A field that is a whole string of the dataset. */
+static void
+add_text(struct search_index *s, struct entry *e, const char *text)
+{
+	size_t n = strlen(text);
+	int found;
+
+	add_field(s, e, in_page(s, NULL, text, n, &found), n);
 }
 
 struct search_index *
-search_build(const struct network *n)
+search_build(const struct network *n,
+    const char *(*page)(void *arg, const struct member *, size_t *len),
+    void *arg)
 {
 	struct search_index *s = xcalloc(1, sizeof(*s));
 
@@ -114,30 +277,152 @@ search_build(const struct network *n)
 		const struct member *m = &n->members[i];
 		struct entry *e = &s->entries[i];
 
-		e->id = xstrdup(m->id);
-		e->name = xstrdup(m->name);
+		e->names = (uint32_t)s->names.len;
+		buf_add(&s->names, m->id, strlen(m->id) + 1);
+		buf_add(&s->names, m->name, strlen(m->name) + 1);
+		e->first = (uint32_t)s->n_fields;
+		s->page = s->cursor = page(arg, m, &s->page_len);
 		/*
 		 * Statement sentences first: a result shows the first field that
 		 * matches, and a sentence says more than the name beside it.
 		 */
 		for (size_t j = 0; j < m->statement.n; j++)
-			add_sentences(e, m->statement.v[j]);
+			add_sentences(s, e, m->statement.v[j]);
 		if (m->spokesperson != NULL)
-			add_field(e, m->spokesperson, strlen(m->spokesperson));
+			add_text(s, e, m->spokesperson);
 		if (m->role != NULL)
-			add_field(e, m->role, strlen(m->role));
-		add_field(e, m->name, strlen(m->name));
+			add_text(s, e, m->role);
+		add_text(s, e, m->name);
 	}
+	s->page = s->cursor = NULL;
+	/* Exactly what is used: the index stays as long as the site. */
+	if (s->n_fields > 0)
+		s->fields = xrealloc(s->fields, s->n_fields * sizeof(*s->fields));
+	if (s->folded.len > 0)
+		s->folded.data = xrealloc(s->folded.data, s->folded.len);
+	if (s->names.len > 0)
+		s->names.data = xrealloc(s->names.data, s->names.len + 1);
 	return s;
+}
+
+/*
+ * The first byte from p that is c in either case (c a lower-case letter), or
+ * NULL. Eight bytes at a time: OR-ing 0x20 into each lowers a letter, and a
+ * zero byte of (word ^ c...) marks a candidate (the test may also flag a byte
+ * after the first match, which the byte loop then sorts out).
+ */
+static const unsigned char *
+find_letter(const unsigned char *p, const unsigned char *end, unsigned char c)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	const uint64_t pat = ones * c, case_bit = ones * 0x20;
+	uint64_t x;
+
+	for (; end - p >= 8; p += 8) {
+		memcpy(&x, p, sizeof(x));
+		x = (x | case_bit) ^ pat;
+		if (((x - ones) & ~x & highs) != 0)
+			break;
+	}
+	for (; p < end; p++)
+		if ((*p | 0x20) == c)
+			return p;
+	return NULL;
+}
+
+/*
+ * How common a byte is in English prose (0: rare; letters either case): a
+ * search looks for its query's rarest byte and compares around it, so it
+ * stops less often than at every "e" or space.
+ */
+static int
+byte_rank(unsigned char c)
+{
+	static const char by_use[] = "zqxjkvbpygfwmucldrhsnioate ";
+	const char *p;
+
+	if (c == '\0' || (p = strchr(by_use, lower(c))) == NULL)
+		return 0;
+	return 1 + (int)(p - by_use);
+}
+
+/* ASCII-lowered t contains q (q is folded, so holds no upper case). */
+static int
+contains_lowered(const unsigned char *t, size_t n, const uint8_t *q, size_t m,
+    size_t k)
+{
+	const unsigned char *end = t + n, *last, *p;
+	unsigned char c = q[k];
+	int letter = c >= 'a' && c <= 'z';
+
+	if (m > n)
+		return 0;
+	last = end - m + k;  /* the last place q[k] can be */
+	for (p = t + k; p <= last; p++) {
+		const unsigned char *s;
+		size_t j;
+
+		p = letter ? find_letter(p, last + 1, c) :
+		    memchr(p, c, (size_t)(last + 1 - p));
+		if (p == NULL)
+			return 0;
+		s = p - k;
+		for (j = 0; j < m && lower(s[j]) == q[j]; j++)
+			;
+		if (j == m)
+			return 1;
+	}
+	return 0;
+}
+
+/* q, folded, m bytes; k: where its rarest byte is. */
+static int
+field_matches(const struct search_index *s, const struct field *f,
+    const uint8_t *q, size_t m, size_t k)
+{
+	uint32_t flen;
+
+	if (f->folded == NO_FOLD)
+		return contains_lowered((const unsigned char *)f->text, f->len,
+		    q, m, k);
+	memcpy(&flen, s->folded.data + f->folded, sizeof(flen));
+	return memmem(s->folded.data + f->folded + sizeof(flen), flen, q, m) !=
+	    NULL;
+}
+
+/*
+ * Hits fill pages in order: a page takes hits while their cost fits its
+ * budget (always at least one, at most SEARCH_PAGE_HITS). Only the page asked
+ * for is kept, so a request costs one scan and a fixed array, whatever the
+ * page or the number of matches.
+ */
+static void
+page_add(struct search_page *sp, const struct search_hit *h, size_t *page,
+    size_t *used, size_t *count)
+{
+	size_t c = sp->cost(h, sp->ro);
+
+	if (*count > 0 && (*used + c > sp->budget || *count == SEARCH_PAGE_HITS)) {
+		(*page)++;
+		*used = *count = 0;
+	}
+	*used += c;
+	(*count)++;
+	if (*page == sp->page)
+		sp->hits[sp->n++] = *h;
+	sp->total++;
+	sp->pages = *page;
 }
 
 int
 search_run(const struct search_index *s, const char *query, size_t qlen,
-    struct search_hit *hits, size_t max)
+    struct search_page *sp)
 {
+	size_t flen, page = 1, used = 0, count = 0, k = 0;
 	uint8_t *q;
-	size_t flen, nh = 0;
 
+	sp->total = sp->pages = sp->n = 0;
 	if (u8_check((const uint8_t *)query, qlen) != NULL)
 		return -1;
 	while (qlen > 0 && (*query == ' ' || *query == '\t'))
@@ -148,27 +433,28 @@ search_run(const struct search_index *s, const char *query, size_t qlen,
 		return 0;
 	if ((q = fold(query, qlen, &flen)) == NULL)
 		return -1;
-	if (flen == 0) {
-		free(q);
-		return 0;
-	}
-	for (size_t i = 0; i < s->n && nh < max; i++) {
+	for (size_t i = 1; i < flen; i++)
+		if (byte_rank(q[i]) < byte_rank(q[k]))
+			k = i;
+	for (size_t i = 0; flen > 0 && i < s->n; i++) {
 		const struct entry *e = &s->entries[i];
 
-		for (size_t j = 0; j < e->n_fields; j++) {
-			const struct field *f = &e->fields[j];
+		for (uint32_t j = 0; j < e->n; j++) {
+			const struct field *f = &s->fields[e->first + j];
+			struct search_hit h;
 
-			if (memmem(f->folded, f->flen, q, flen) == NULL)
+			if (!field_matches(s, f, q, flen, k))
 				continue;
-			hits[nh].id = e->id;
-			hits[nh].name = e->name;
-			hits[nh].sentence = f->text;
-			nh++;
+			h.id = (const char *)s->names.data + e->names;
+			h.name = h.id + strlen(h.id) + 1;
+			h.sentence = f->text;
+			h.sentence_len = f->len;
+			page_add(sp, &h, &page, &used, &count);
 			break;
 		}
 	}
 	free(q);
-	return (int)nh;
+	return 0;
 }
 
 void
@@ -176,17 +462,12 @@ search_free(struct search_index *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		struct entry *e = &s->entries[i];
-
-		for (size_t j = 0; j < e->n_fields; j++) {
-			free(e->fields[j].text);
-			free(e->fields[j].folded);
-		}
-		free(e->fields);
-		free(e->id);
-		free(e->name);
-	}
 	free(s->entries);
+	free(s->fields);
+	buf_free(&s->folded);
+	buf_free(&s->names);
+	for (size_t i = 0; i < s->n_copies; i++)
+		free(s->copies[i]);
+	free(s->copies);
 	free(s);
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,19 +81,25 @@ entry_free(struct entry *e)
 	free(e->gmi_path);
 }
 
-/* A Gemini page: "20 MIME\r\n" then the body, ready to write. */
+/*
+ * A Gemini page: "20 MIME\r\n" then the body, ready to write. Pages are
+ * allocated to their size: the site is held for as long as it is served, and
+ * a buffer's spare capacity would be kept with it, in every worker.
+ */
 static void
 gem_page(struct loader *L, const char *key, const char *mime,
     const void *body, size_t len, const char *file)
 {
 	struct entry *e = table_add(L, &L->gem, key);
-	struct buf b = { 0 };
+	size_t hlen = strlen("20 \r\n") + strlen(mime);
 
-	buf_printf(&b, "20 %s\r\n", mime);
-	e->r.body_off = b.len;
-	buf_add(&b, body, len);
-	e->r.data = b.data;
-	e->r.len = b.len;
+	e->r.data = xmalloc(hlen + len + 1);
+	snprintf((char *)e->r.data, hlen + 1, "20 %s\r\n", mime);
+	if (len > 0)
+		memcpy(e->r.data + hlen, body, len);
+	e->r.data[hlen + len] = '\0';
+	e->r.body_off = hlen;
+	e->r.len = hlen + len;
 	e->r.mime = mime;
 	e->r.generated = file == NULL;
 	e->file = file != NULL ? xstrdup(file) : NULL;
@@ -106,10 +113,13 @@ goph_page(struct loader *L, const char *key, char type, const char *mime,
 
 	e->r.gtype = type;
 	e->r.mime = mime;
-	e->r.data = body->data;
+	/* A copy to its size, as gem_page makes; the body is emptied. */
+	if (body->data != NULL) {
+		e->r.data = xmalloc(body->len + 1);
+		memcpy(e->r.data, body->data, body->len + 1);
+	}
 	e->r.len = body->len;
-	body->data = NULL;
-	body->len = body->cap = 0;
+	buf_free(body);
 	e->r.generated = file == NULL;
 	e->file = file != NULL ? xstrdup(file) : NULL;
 }
@@ -151,6 +161,19 @@ caps_txt(const struct config *cfg)
 	return (char *)c.data;
 }
 
+/* Pages of the member list, as the renderers cut it. */
+static void
+gem_list_page(void *arg, const char *key, struct buf *body)
+{
+	gem_page(arg, key, GEMTEXT_MIME, body->data, body->len, NULL);
+}
+
+static void
+goph_list_page(void *arg, const char *key, struct buf *body)
+{
+	goph_page(arg, key, '1', NULL, body, NULL);
+}
+
 static void
 render_generated(struct loader *L, const struct network *n, const char *caps)
 {
@@ -162,9 +185,7 @@ render_generated(struct loader *L, const struct network *n, const char *caps)
 	render_gemtext_home(n, ro, &b);
 	gem_page(L, "/", GEMTEXT_MIME, b.data, b.len, NULL);
 	b.len = 0;
-	render_gemtext_members(n, ro, &b);
-	gem_page(L, "/members/", GEMTEXT_MIME, b.data, b.len, NULL);
-	b.len = 0;
+	render_gemtext_members(n, ro, gem_list_page, L);
 	render_gemtext_join(n, ro, &b);
 	gem_page(L, "/join.gmi", GEMTEXT_MIME, b.data, b.len, NULL);
 	b.len = 0;
@@ -188,8 +209,7 @@ render_generated(struct loader *L, const struct network *n, const char *caps)
 
 	render_gopher_root(n, ro, &b);
 	goph_page(L, "", '1', NULL, &b, NULL);
-	render_gopher_members(n, ro, &b);
-	goph_page(L, "/members", '1', NULL, &b, NULL);
+	render_gopher_members(n, ro, goph_list_page, L);
 	render_gopher_join(n, ro, &b);
 	goph_page(L, "/join.txt", '0', "text/plain; charset=utf-8", &b, NULL);
 	for (size_t i = 0; i < n->n_members; i++) {
@@ -199,7 +219,7 @@ render_generated(struct loader *L, const struct network *n, const char *caps)
 		free(key);
 	}
 	/* /search with no query: a hint and the search item. */
-	render_gopher_search(ro, "", NULL, 0, &b);
+	render_gopher_search(ro, "", NULL, &b);
 	goph_page(L, "/search", '7', NULL, &b, NULL);
 	L->goph.v[L->goph.n - 1].r.search = 1;
 	buf_adds(&b, caps);
@@ -591,8 +611,25 @@ add_port(struct site *s, int port)
 	return 1;
 }
 
+/* For the search index: the Gemini page of member m (the body only). */
+static const char *
+member_page(void *arg, const struct member *m, size_t *len)
+{
+	const struct site *s = arg;
+	char *key = xasprintf("/members/%s.gmi", m->id);
+	const struct resource *r = site_gemini(s, key);
+
+	free(key);
+	if (r == NULL) {
+		*len = 0;
+		return NULL;
+	}
+	*len = r->len - r->body_off;
+	return (const char *)r->data + r->body_off;
+}
+
 struct site *
-site_build(const struct config *cfg, struct diag *d)
+site_build(struct config *cfg, struct diag *d)
 {
 	struct site *s;
 	struct loader L;
@@ -631,7 +668,15 @@ site_build(const struct config *cfg, struct diag *d)
 	s->gemini = table_export(&L.gem, &s->n_gemini);
 	s->gopher = table_export(&L.goph, &s->n_gopher);
 	free(L.root);
-	s->search = search_build(&cfg->net);
+	s->search = search_build(&cfg->net, member_page, s);
+	network_free(&cfg->net);
+	/*
+	 * What loading left behind (libconfig's tree of the whole file, the
+	 * dataset, render buffers) is free now, but its pages stay in the heap,
+	 * and each worker forked from here would carry them: with 10,000
+	 * members, as much as the site itself. Give them back.
+	 */
+	malloc_trim(0);
 	return s;
 }
 
@@ -659,6 +704,26 @@ site_free(struct site *s)
 	free(s->network_name);
 	free(s->caps);
 	free(s);
+}
+
+size_t
+site_search_page(const char *path)
+{
+	static const char page[] = "/search/page/";
+	size_t n = 0;
+	const char *p;
+
+	if (strcmp(path, "/search") == 0)
+		return 1;
+	if (strncmp(path, page, strlen(page)) != 0)
+		return 0;
+	p = path + strlen(page);
+	if (*p < '1' || *p > '9')
+		return 0;  /* one spelling a page: no leading zero */
+	for (; *p >= '0' && *p <= '9'; p++)
+		if ((n = n * 10 + (size_t)(*p - '0')) > SEARCH_MAX_PAGE)
+			return 0;
+	return *p == '\0' && n >= 2 ? n : 0;
 }
 
 static int
