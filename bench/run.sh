@@ -670,6 +670,10 @@ if [ "$ku" != - ] && [ "$kn" != - ] && [ $((ku * 2)) -gt "$kn" ]; then
 	echo "      resumption); a client that uses each ticket once resumes $(kg "resumed c=16, single-use tickets|kilnet|resumed") of $(kg "resumed c=16, single-use tickets|kilnet|req")."
 fi
 echo
+# Cost by size of network (issue 14): its own datasets and servers.
+say "scale: 11, 1,000 and 10,000 members"
+bash "$ROOT/bench/scale.sh"
+echo
 # Bytes on the wire per view (issue 14): its own namespaces and servers.
 say "wire: bytes per view in network namespaces"
 bash "$ROOT/bench/wire.sh" | sed '1{/^$/d}'
