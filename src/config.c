@@ -1,7 +1,8 @@
 /*
  * config.c: the config loader. Reads the libconfig file (and what it pulls in
- * with @include) into struct config: the server settings, each with a default,
- * and the dataset (struct network), which has none. Every problem is added to
+ * with @include) into struct config: the server settings here, each with a
+ * default, and the dataset (struct network), which has none, in
+ * config_network.c; loader.c holds the machinery both use. Every problem is added to
  * a struct diag as "FILE:LINE: SETTING: what is wrong" and loading goes on, so
  * one run names them all. First step of the flow: config -> dataset -> site.
  */
@@ -19,6 +20,7 @@
 #include <libconfig.h>
 
 #include "kilnet.h"
+#include "loader.h"
 
 /* Defaults; conf/kilnet.conf documents the same values. Folders are relative
  * to the config file's folder, like every path in the file. */
@@ -76,66 +78,9 @@ static const char *const gopher_keys[] = {
 static const char *const rate_limit_keys[] = {
 	"rate", "burst", "max_per_address", "allow", NULL
 };
-static const char *const network_keys[] = {
-	"name", "url", "introduction", "quote", "background", "convener",
-	"partner", "members_intro", "members", "join", "updated", NULL
-};
-static const char *const quote_keys[] = { "text", "by", NULL };
-static const char *const member_keys[] = {
-	"id", "name", "spokesperson", "role", "statement", "joined", "updated",
-	NULL
-};
-static const char *const join_keys[] = {
-	"heading", "text", "label", "url", NULL
-};
 
-/* Pseudo types for child(): values that may take more than one libconfig type. */
-#define T_NUMBER 100	/* integer or float */
-#define T_SEQ    101	/* array [ ] or list ( ) */
-#define T_REAL   102	/* integer or float, not a time */
-
-enum { OPTIONAL = 0, REQUIRED = 1 };
-
-/* A problem found, held back so that all of them can be given in file order:
- * settings are checked group by group, not line by line. */
-struct problem {
-	char   *file;
-	int     line;
-	size_t  file_rank;	/* files in the order they first had a problem */
-	size_t  seq;		/* the order found, among equal lines */
-	char   *path;
-	char   *msg;
-};
-
-struct loader {
-	struct config  *cfg;
-	struct diag    *d;
-	struct problem *v;
-	size_t          n, cap;
-};
-
-static char	*resolve(const char *, const char *);
-static char	*display_file(const struct loader *, const char *);
-static int	 problem_cmp(const void *, const void *);
-static void	 flush_problems(struct loader *);
-static void	 report(struct loader *, const config_setting_t *, const char *,
-		    const char *, ...) __attribute__((format(printf, 4, 5)));
-static char	*join_path(const char *, const char *);
-static const char *type_name(int);
-static int	 type_matches(int, int);
-static void	 check_keys(struct loader *, const config_setting_t *,
-		    const char *, const char *const *);
-static config_setting_t *child(struct loader *, const config_setting_t *,
-		    const char *, const char *, int, int, char **);
-static int	 check_text(struct loader *, const config_setting_t *,
-		    const char *, const char *);
-static int	 get_text(struct loader *, const config_setting_t *, const char *,
-		    const char *, int, char **);
-static void	 get_paragraphs(struct loader *, const config_setting_t *,
-		    const char *, const char *, int, struct paragraphs *);
 static int	 parse_listen(const char *, struct listen_addr *, const char **);
 static int	 check_hostname(const char *, const char **);
-static int	 check_url(const char *);
 static void	 load_hostnames(struct loader *, const config_setting_t *);
 static void	 load_listen(struct loader *, const config_setting_t *,
 		    const char *, const char *, const char *const *,
@@ -158,279 +103,7 @@ static void	 load_int(struct loader *, const config_setting_t *,
 static void	 load_int_in(struct loader *, const config_setting_t *,
 		    const char *, const char *, int, int, const char *, int *);
 static void	 load_server(struct loader *, const config_setting_t *);
-static int	 check_date(const char *, const char **);
-static void	 get_date(struct loader *, const config_setting_t *,
-		    const char *, const char *, char *);
-static void	 load_member(struct loader *, const config_setting_t *,
-		    const char *, struct member *);
-static void	 load_members(struct loader *, const config_setting_t *);
-static void	 load_network(struct loader *, const config_setting_t *);
 static int	 read_config(struct loader *, config_t *);
-
-/* ------------------------------------------------------------ paths, names */
-
-/* PATH as seen from DIR: absolute paths stay; "." adds nothing, so a config
- * in the working folder gives paths without a "./" in front. */
-static char *
-resolve(const char *dir, const char *path)
-{
-	size_t n;
-
-	if (path[0] == '/' || strcmp(dir, ".") == 0)
-		return xstrdup(path);
-	n = strlen(dir);
-	if (n > 0 && dir[n - 1] == '/')
-		return xasprintf("%s%s", dir, path);
-	return xasprintf("%s/%s", dir, path);
-}
-
-/* libconfig names the main file NULL (it reads a stream, see read_config) and
- * an included file as written in @include, relative to the config's folder. */
-static char *
-display_file(const struct loader *ld, const char *f)
-{
-	if (f == NULL)
-		return xstrdup(ld->cfg->file);
-	return resolve(ld->cfg->dir, f);
-}
-
-static void
-report(struct loader *ld, const config_setting_t *s, const char *path,
-    const char *fmt, ...)
-{
-	va_list ap;
-	char *file, *msg;
-
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-
-	file = display_file(ld, config_setting_source_file(s));
-	if (ld->n == ld->cap) {
-		ld->cap = ld->cap ? ld->cap * 2 : 16;
-		ld->v = xrealloc(ld->v, ld->cap * sizeof(*ld->v));
-	}
-	ld->v[ld->n].file_rank = ld->n;
-	for (size_t i = 0; i < ld->n; i++)
-		if (strcmp(ld->v[i].file, file) == 0) {
-			ld->v[ld->n].file_rank = ld->v[i].file_rank;
-			break;
-		}
-	ld->v[ld->n].file = file;
-	ld->v[ld->n].line = (int)config_setting_source_line(s);
-	ld->v[ld->n].seq = ld->n;
-	ld->v[ld->n].path = xstrdup(path);
-	ld->v[ld->n].msg = msg;
-	ld->n++;
-}
-
-static int
-problem_cmp(const void *a, const void *b)
-{
-	const struct problem *p = a, *q = b;
-
-	if (p->file_rank != q->file_rank)
-		return p->file_rank < q->file_rank ? -1 : 1;
-	if (p->line != q->line)
-		return p->line < q->line ? -1 : 1;
-	return p->seq < q->seq ? -1 : p->seq > q->seq;
-}
-
-/* Hands the problems to the caller's diag, in the order of the file. */
-static void
-flush_problems(struct loader *ld)
-{
-	if (ld->n > 0)
-		qsort(ld->v, ld->n, sizeof(*ld->v), problem_cmp);
-	for (size_t i = 0; i < ld->n; i++) {
-		struct problem *p = &ld->v[i];
-
-		diag_add(ld->d, p->file, p->line, p->path, "%s", p->msg);
-		free(p->file);
-		free(p->path);
-		free(p->msg);
-	}
-	free(ld->v);
-	ld->v = NULL;
-	ld->n = ld->cap = 0;
-}
-
-static char *
-join_path(const char *parent, const char *name)
-{
-	if (parent == NULL || *parent == '\0')
-		return xstrdup(name);
-	return xasprintf("%s.%s", parent, name);
-}
-
-static const char *
-type_name(int t)
-{
-	switch (t) {
-	case CONFIG_TYPE_GROUP:
-		return "a group { ... }";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		return "an integer";
-	case CONFIG_TYPE_FLOAT:
-		return "a number with a decimal point";
-	case CONFIG_TYPE_STRING:
-		return "a string";
-	case CONFIG_TYPE_BOOL:
-		return "a boolean (true or false)";
-	case CONFIG_TYPE_ARRAY:
-		return "an array [ ... ]";
-	case CONFIG_TYPE_LIST:
-		return "a list ( ... )";
-	case T_NUMBER:
-		return "a number of seconds";
-	case T_SEQ:
-		return "a list [ ... ]";
-	case T_REAL:
-		return "a number";
-	}
-	return "a value of unknown type";
-}
-
-static int
-type_matches(int want, int have)
-{
-	switch (want) {
-	case CONFIG_TYPE_INT:
-		return have == CONFIG_TYPE_INT || have == CONFIG_TYPE_INT64;
-	case T_NUMBER:
-	case T_REAL:
-		return have == CONFIG_TYPE_INT || have == CONFIG_TYPE_INT64 ||
-		    have == CONFIG_TYPE_FLOAT;
-	case T_SEQ:
-		return have == CONFIG_TYPE_ARRAY || have == CONFIG_TYPE_LIST;
-	}
-	return want == have;
-}
-
-/* ---------------------------------------------------------- generic checks */
-
-/* A misspelt key would otherwise be ignored and its default used in silence. */
-static void
-check_keys(struct loader *ld, const config_setting_t *group, const char *path,
-    const char *const *known)
-{
-	int n = config_setting_length(group);
-
-	for (int i = 0; i < n; i++) {
-		config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-		const char *name = config_setting_name(s);
-		struct buf list = { 0 };
-		size_t k;
-		char *p;
-
-		if (name == NULL)
-			continue;
-		for (k = 0; known[k] != NULL; k++)
-			if (strcmp(known[k], name) == 0)
-				break;
-		if (known[k] != NULL)
-			continue;
-		for (k = 0; known[k] != NULL; k++)
-			buf_printf(&list, "%s%s", k ? ", " : "", known[k]);
-		p = join_path(path, name);
-		report(ld, s, p, "unknown setting (known here: %s)", list.data);
-		free(p);
-		buf_free(&list);
-	}
-}
-
-/*
- * The setting NAME in GROUP when it is there with the right type, else NULL;
- * a missing required setting and a wrong type are reported. *pathp gets the
- * setting's readable path (the caller frees it).
- */
-static config_setting_t *
-child(struct loader *ld, const config_setting_t *group, const char *gpath,
-    const char *name, int required, int type, char **pathp)
-{
-	config_setting_t *s = config_setting_get_member(group, name);
-
-	*pathp = join_path(gpath, name);
-	if (s == NULL) {
-		/* A missing setting has no line; its group's is the best hint. */
-		if (required)
-			report(ld, group, *pathp, "missing; this setting is "
-			    "required");
-		return NULL;
-	}
-	if (!type_matches(type, config_setting_type(s))) {
-		report(ld, s, *pathp, "expected %s, found %s", type_name(type),
-		    type_name(config_setting_type(s)));
-		return NULL;
-	}
-	return s;
-}
-
-static int
-check_text(struct loader *ld, const config_setting_t *s, const char *path,
-    const char *v)
-{
-	const char *why;
-
-	if (dataset_check_text(v, &why) == 0)
-		return 0;
-	report(ld, s, path, "%s", why);
-	return -1;
-}
-
-/* A string setting that must be valid text; *out keeps its value if absent. */
-static int
-get_text(struct loader *ld, const config_setting_t *group, const char *gpath,
-    const char *name, int required, char **out)
-{
-	config_setting_t *s;
-	char *path;
-	int rc = -1;
-
-	s = child(ld, group, gpath, name, required, CONFIG_TYPE_STRING, &path);
-	if (s != NULL && check_text(ld, s, path, config_setting_get_string(s))
-	    == 0) {
-		free(*out);
-		*out = xstrdup(config_setting_get_string(s));
-		rc = 0;
-	}
-	free(path);
-	return rc;
-}
-
-/* A list of paragraphs, each a string of valid text. NONEMPTY: at least one. */
-static void
-get_paragraphs(struct loader *ld, const config_setting_t *group,
-    const char *gpath, const char *name, int nonempty, struct paragraphs *out)
-{
-	config_setting_t *s;
-	char *path;
-	int n;
-
-	s = child(ld, group, gpath, name, nonempty, T_SEQ, &path);
-	if (s == NULL) {
-		free(path);
-		return;
-	}
-	n = config_setting_length(s);
-	if (n == 0 && nonempty)
-		report(ld, s, path, "is empty; write at least one paragraph");
-	out->v = xcalloc((size_t)n, sizeof(*out->v));
-	for (int i = 0; i < n; i++) {
-		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		char *epath = xasprintf("%s[%d]", path, i);
-
-		if (config_setting_type(e) != CONFIG_TYPE_STRING)
-			report(ld, e, epath, "expected a string (one paragraph), "
-			    "found %s", type_name(config_setting_type(e)));
-		else if (check_text(ld, e, epath, config_setting_get_string(e))
-		    == 0)
-			out->v[out->n++] = xstrdup(config_setting_get_string(e));
-		free(epath);
-	}
-	free(path);
-}
 
 /* -------------------------------------------------------- value validators */
 
@@ -554,22 +227,6 @@ check_hostname(const char *s, const char **why)
 	}
 }
 
-/* The links out of the capsule: an absolute URL, scheme first (RFC 3986 3.1),
- * and no spaces, which no link line could carry. */
-static int
-check_url(const char *s)
-{
-	const char *p = s;
-
-	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-		return -1;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-	    (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.')
-		p++;
-	if (*p != ':' || p[1] == '\0')
-		return -1;
-	return strchr(s, ' ') == NULL ? 0 : -1;
-}
 
 /* ---------------------------------------------------------- server settings */
 
@@ -582,7 +239,7 @@ load_hostnames(struct loader *ld, const config_setting_t *srv)
 	int n;
 
 	if (srv != NULL)
-		s = child(ld, srv, "server", "hostnames", OPTIONAL, T_SEQ, &path);
+		s = ld_child(ld, srv, "server", "hostnames", OPTIONAL, T_SEQ, &path);
 	if (s == NULL) {
 		cfg->hosts = xcalloc(1, sizeof(*cfg->hosts));
 		cfg->hosts[0].name = xstrdup(DEFAULT_HOSTNAME);
@@ -592,7 +249,7 @@ load_hostnames(struct loader *ld, const config_setting_t *srv)
 	}
 	n = config_setting_length(s);
 	if (n == 0)
-		report(ld, s, path, "is empty; name at least one hostname, the "
+		ld_report(ld, s, path, "is empty; name at least one hostname, the "
 		    "public one first");
 	cfg->hosts = xcalloc((size_t)n, sizeof(*cfg->hosts));
 	for (int i = 0; i < n; i++) {
@@ -602,15 +259,15 @@ load_hostnames(struct loader *ld, const config_setting_t *srv)
 		int j;
 
 		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			report(ld, e, epath, "expected a string, found %s",
-			    type_name(config_setting_type(e)));
+			ld_report(ld, e, epath, "expected a string, found %s",
+			    ld_type_name(config_setting_type(e)));
 			goto next;
 		}
 		v = config_setting_get_string(e);
-		if (check_text(ld, e, epath, v) == -1)
+		if (ld_check_text(ld, e, epath, v) == -1)
 			goto next;
 		if (check_hostname(v, &why) == -1) {
-			report(ld, e, epath, "%s", why);
+			ld_report(ld, e, epath, "%s", why);
 			goto next;
 		}
 		for (j = 0; j < i; j++) {
@@ -622,7 +279,7 @@ load_hostnames(struct loader *ld, const config_setting_t *srv)
 				break;
 		}
 		if (j < i) {
-			report(ld, e, epath, "duplicate hostname \"%s\" (also "
+			ld_report(ld, e, epath, "duplicate hostname \"%s\" (also "
 			    "%s[%d] on line %d)", v, path, j,
 			    (int)config_setting_source_line(
 			    config_setting_get_elem(s, (unsigned)j)));
@@ -653,11 +310,11 @@ load_listen(struct loader *ld, const config_setting_t *group,
 	int n;
 
 	if (group != NULL) {
-		s = child(ld, group, gpath, key, OPTIONAL, T_SEQ, &path);
+		s = ld_child(ld, group, gpath, key, OPTIONAL, T_SEQ, &path);
 		px = config_setting_get_member(group, "proxy_listen");
 	}
 	have_proxy = !proxy && px != NULL &&
-	    type_matches(T_SEQ, config_setting_type(px)) &&
+	    ld_type_matches(T_SEQ, config_setting_type(px)) &&
 	    config_setting_length(px) > 0;
 	if (s == NULL && (proxy || have_proxy)) {
 		free(path);
@@ -678,7 +335,7 @@ load_listen(struct loader *ld, const config_setting_t *group,
 	}
 	n = config_setting_length(s);
 	if (n == 0 && !proxy && !have_proxy)
-		report(ld, s, path, "is empty; give at least one address, "
+		ld_report(ld, s, path, "is empty; give at least one address, "
 		    "e.g. [ \"%s\" ]", defaults[0]);
 	*vp = xrealloc(*vp, (*np + (size_t)n) * sizeof(**vp));
 	for (int i = 0; i < n; i++) {
@@ -689,21 +346,21 @@ load_listen(struct loader *ld, const config_setting_t *group,
 		size_t j;
 
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
-			report(ld, e, epath, "expected a string \"ADDR:PORT\", "
-			    "found %s", type_name(config_setting_type(e)));
-		else if (check_text(ld, e, epath, config_setting_get_string(e))
+			ld_report(ld, e, epath, "expected a string \"ADDR:PORT\", "
+			    "found %s", ld_type_name(config_setting_type(e)));
+		else if (ld_check_text(ld, e, epath, config_setting_get_string(e))
 		    == -1)
 			;
 		else if (parse_listen(config_setting_get_string(e), &la, &why)
 		    == -1)
-			report(ld, e, epath, "%s", why);
+			ld_report(ld, e, epath, "%s", why);
 		else {
 			for (j = 0; j < *np; j++)
 				if ((*vp)[j].port == la.port &&
 				    strcmp((*vp)[j].host, la.host) == 0)
 					break;
 			if (j < *np) {
-				report(ld, e, epath, "duplicate listen address "
+				ld_report(ld, e, epath, "duplicate listen address "
 				    "\"%s\"", config_setting_get_string(e));
 				free(la.host);
 			} else {
@@ -724,11 +381,11 @@ load_port(struct loader *ld, const config_setting_t *group, const char *gpath,
 	char *path;
 	long long v;
 
-	s = child(ld, group, gpath, "port", OPTIONAL, CONFIG_TYPE_INT, &path);
+	s = ld_child(ld, group, gpath, "port", OPTIONAL, CONFIG_TYPE_INT, &path);
 	if (s != NULL) {
 		v = config_setting_get_int64(s);
 		if (v < 1 || v > 65535)
-			report(ld, s, path, "must be a port number from 1 to "
+			ld_report(ld, s, path, "must be a port number from 1 to "
 			    "65535, not %lld", v);
 		else
 			*out = (int)v;
@@ -744,8 +401,8 @@ load_path(struct loader *ld, const config_setting_t *srv, const char *name,
 	char *v = NULL;
 
 	if (srv != NULL)
-		get_text(ld, srv, "server", name, OPTIONAL, &v);
-	*out = resolve(ld->cfg->dir, v != NULL ? v : def);
+		ld_get_text(ld, srv, "server", name, OPTIONAL, &v);
+	*out = ld_resolve(ld->cfg->dir, v != NULL ? v : def);
 	free(v);
 }
 
@@ -761,15 +418,15 @@ load_timeout(struct loader *ld, const config_setting_t *srv, const char *name,
 
 	if (srv == NULL)
 		return;
-	s = child(ld, srv, "server", name, OPTIONAL, T_NUMBER, &path);
+	s = ld_child(ld, srv, "server", name, OPTIONAL, T_NUMBER, &path);
 	if (s != NULL) {
 		v = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
 		    config_setting_get_float(s) :
 		    (double)config_setting_get_int64(s);
 		if (!(v > 0))
-			report(ld, s, path, "must be more than 0 seconds");
+			ld_report(ld, s, path, "must be more than 0 seconds");
 		else if (v > TIMEOUT_MAX_S)
-			report(ld, s, path, "must be at most %d seconds (a day)",
+			ld_report(ld, s, path, "must be at most %d seconds (a day)",
 			    TIMEOUT_MAX_S);
 		else {
 			/* Round up: 0.0001 s is a short deadline, not none. */
@@ -800,13 +457,13 @@ load_int_in(struct loader *ld, const config_setting_t *group,
 	char *path;
 	long long v;
 
-	s = child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_INT, &path);
+	s = ld_child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_INT, &path);
 	if (s != NULL) {
 		v = config_setting_get_int64(s);
 		if (v < min)
-			report(ld, s, path, "must be at least %d%s", min, hint);
+			ld_report(ld, s, path, "must be at least %d%s", min, hint);
 		else if (v > max)
-			report(ld, s, path, "must be at most %d", max);
+			ld_report(ld, s, path, "must be at most %d", max);
 		else
 			*out = (int)v;
 	}
@@ -888,15 +545,15 @@ load_real(struct loader *ld, const config_setting_t *group, const char *gpath,
 	char *path;
 	double v;
 
-	s = child(ld, group, gpath, name, OPTIONAL, T_REAL, &path);
+	s = ld_child(ld, group, gpath, name, OPTIONAL, T_REAL, &path);
 	if (s != NULL) {
 		v = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
 		    config_setting_get_float(s) :
 		    (double)config_setting_get_int64(s);
 		if (!(v >= min))
-			report(ld, s, path, "must be at least %.10g", min);
+			ld_report(ld, s, path, "must be at least %.10g", min);
 		else if (v > max)
-			report(ld, s, path, "must be at most %.10g", max);
+			ld_report(ld, s, path, "must be at most %.10g", max);
 		else
 			*out = v;
 	}
@@ -913,7 +570,7 @@ load_allow(struct loader *ld, const config_setting_t *rl, const char *gpath)
 	int n;
 
 	if (rl != NULL)
-		s = child(ld, rl, gpath, "allow", OPTIONAL, T_SEQ, &path);
+		s = ld_child(ld, rl, gpath, "allow", OPTIONAL, T_SEQ, &path);
 	free(path);
 	if (s == NULL) {
 		for (n = 0; default_allow[n] != NULL; n++)
@@ -934,14 +591,14 @@ load_allow(struct loader *ld, const config_setting_t *rl, const char *gpath)
 		char *epath = xasprintf("%s.allow[%d]", gpath, i);
 
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
-			report(ld, e, epath, "expected a string \"ADDR/BITS\", "
-			    "found %s", type_name(config_setting_type(e)));
-		else if (check_text(ld, e, epath, config_setting_get_string(e))
+			ld_report(ld, e, epath, "expected a string \"ADDR/BITS\", "
+			    "found %s", ld_type_name(config_setting_type(e)));
+		else if (ld_check_text(ld, e, epath, config_setting_get_string(e))
 		    == -1)
 			;
 		else if (parse_cidr(config_setting_get_string(e),
 		    &cfg->allow[cfg->n_allow], &why) == -1) {
-			report(ld, e, epath, "%s", why);
+			ld_report(ld, e, epath, "%s", why);
 			free(why);
 		} else
 			cfg->n_allow++;
@@ -961,10 +618,10 @@ load_rate_limit(struct loader *ld, const config_setting_t *srv)
 	cfg->burst = DEFAULT_BURST;
 	cfg->max_per_address = DEFAULT_PER_ADDRESS;
 	if (srv != NULL)
-		rl = child(ld, srv, "server", "rate_limit", OPTIONAL,
+		rl = ld_child(ld, srv, "server", "rate_limit", OPTIONAL,
 		    CONFIG_TYPE_GROUP, &path);
 	if (rl != NULL) {
-		check_keys(ld, rl, path, rate_limit_keys);
+		ld_check_keys(ld, rl, path, rate_limit_keys);
 		load_real(ld, rl, path, "rate", 0, RATE_MAX, &cfg->rate);
 		/* One request takes one token: a smaller bucket serves none. */
 		load_real(ld, rl, path, "burst", 1, RATE_MAX, &cfg->burst);
@@ -989,19 +646,19 @@ load_privileges(struct loader *ld, const config_setting_t *srv)
 	cfg->sandbox = 1;
 	if (srv == NULL)
 		return;
-	if (get_text(ld, srv, "server", "user", OPTIONAL, &cfg->user) == 0 &&
+	if (ld_get_text(ld, srv, "server", "user", OPTIONAL, &cfg->user) == 0 &&
 	    strpbrk(cfg->user, ":/ ") != NULL)
-		report(ld, config_setting_get_member(srv, "user"), "server.user",
+		ld_report(ld, config_setting_get_member(srv, "user"), "server.user",
 		    "is not a user name (no ':', '/' or spaces)");
 	/* "" turns the chroot off; unset, the default empty folder is used. */
-	s = child(ld, srv, "server", "chroot", OPTIONAL, CONFIG_TYPE_STRING, &path);
+	s = ld_child(ld, srv, "server", "chroot", OPTIONAL, CONFIG_TYPE_STRING, &path);
 	if (s != NULL && *config_setting_get_string(s) == '\0')
 		cfg->chroot_dir = xstrdup("");
-	else if (s != NULL && get_text(ld, srv, "server", "chroot", OPTIONAL, &v) == 0)
-		cfg->chroot_dir = resolve(cfg->dir, v);
+	else if (s != NULL && ld_get_text(ld, srv, "server", "chroot", OPTIONAL, &v) == 0)
+		cfg->chroot_dir = ld_resolve(cfg->dir, v);
 	free(v);
 	free(path);
-	s = child(ld, srv, "server", "sandbox", OPTIONAL, CONFIG_TYPE_BOOL, &path);
+	s = ld_child(ld, srv, "server", "sandbox", OPTIONAL, CONFIG_TYPE_BOOL, &path);
 	if (s != NULL)
 		cfg->sandbox = config_setting_get_bool(s);
 	free(path);
@@ -1015,18 +672,18 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	char *path, *v;
 
 	if (srv != NULL) {
-		check_keys(ld, srv, "server", server_keys);
-		gem = child(ld, srv, "server", "gemini", OPTIONAL,
+		ld_check_keys(ld, srv, "server", server_keys);
+		gem = ld_child(ld, srv, "server", "gemini", OPTIONAL,
 		    CONFIG_TYPE_GROUP, &path);
 		free(path);
-		gop = child(ld, srv, "server", "gopher", OPTIONAL,
+		gop = ld_child(ld, srv, "server", "gopher", OPTIONAL,
 		    CONFIG_TYPE_GROUP, &path);
 		free(path);
 	}
 	load_hostnames(ld, srv);
 
 	if (gem != NULL) {
-		check_keys(ld, gem, "server.gemini", gemini_keys);
+		ld_check_keys(ld, gem, "server.gemini", gemini_keys);
 		load_port(ld, gem, "server.gemini", &cfg->gemini_port);
 	}
 	load_listen(ld, gem, "server.gemini", "listen", default_gemini_listen,
@@ -1034,15 +691,15 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	load_listen(ld, gem, "server.gemini", "proxy_listen",
 	    default_gemini_listen, &cfg->gemini_listen, &cfg->n_gemini_listen);
 	if (gop != NULL) {
-		check_keys(ld, gop, "server.gopher", gopher_keys);
+		ld_check_keys(ld, gop, "server.gopher", gopher_keys);
 		load_port(ld, gop, "server.gopher", &cfg->gopher_port);
-		get_text(ld, gop, "server.gopher", "description", OPTIONAL,
+		ld_get_text(ld, gop, "server.gopher", "description", OPTIONAL,
 		    &cfg->gopher_description);
 		/* "" is the documented way to say "no geolocation". */
-		s = child(ld, gop, "server.gopher", "geolocation", OPTIONAL,
+		s = ld_child(ld, gop, "server.gopher", "geolocation", OPTIONAL,
 		    CONFIG_TYPE_STRING, &path);
 		if (s != NULL && *config_setting_get_string(s) != '\0' &&
-		    check_text(ld, s, path, config_setting_get_string(s)) == 0)
+		    ld_check_text(ld, s, path, config_setting_get_string(s)) == 0)
 			cfg->gopher_geolocation =
 			    xstrdup(config_setting_get_string(s));
 		free(path);
@@ -1074,263 +731,20 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	if (srv == NULL)
 		return;
 	v = NULL;
-	if (get_text(ld, srv, "server", "access_log", OPTIONAL, &v) == 0) {
+	if (ld_get_text(ld, srv, "server", "access_log", OPTIONAL, &v) == 0) {
 		/* A log file really named "off" or "stderr" is "./off". */
 		if (strcmp(v, "stderr") == 0)
 			cfg->access_log = NULL;
 		else if (strcmp(v, "off") == 0)
 			cfg->access_log = xstrdup("off");
 		else
-			cfg->access_log = resolve(cfg->dir, v);
+			cfg->access_log = ld_resolve(cfg->dir, v);
 	}
 	free(v);
-	s = child(ld, srv, "server", "anonymise_log", OPTIONAL,
+	s = ld_child(ld, srv, "server", "anonymise_log", OPTIONAL,
 	    CONFIG_TYPE_BOOL, &path);
 	if (s != NULL)
 		cfg->log_anonymise = config_setting_get_bool(s);
-	free(path);
-}
-
-/* ------------------------------------------------------------------ dataset */
-
-/* ISO 8601 calendar date, the extended form "YYYY-MM-DD" of a day that exists
- * (proleptic Gregorian: 2024-02-29 is one, 2023-02-29 is not). */
-static int
-check_date(const char *s, const char **why)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, m, d, max;
-
-	for (int i = 0; i < DATE_LEN; i++) {
-		int digit = s[i] >= '0' && s[i] <= '9';
-
-		if (s[i] == '\0' || ((i == 4 || i == 7) ? s[i] != '-' : !digit)) {
-			*why = "expected a date \"YYYY-MM-DD\", e.g. \"2024-05-01\"";
-			return -1;
-		}
-	}
-	if (s[DATE_LEN] != '\0') {
-		*why = "expected a date \"YYYY-MM-DD\", e.g. \"2024-05-01\"";
-		return -1;
-	}
-	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
-	    (s[3] - '0');
-	m = (s[5] - '0') * 10 + (s[6] - '0');
-	d = (s[8] - '0') * 10 + (s[9] - '0');
-	if (y < 1) {
-		*why = "the year must be 0001 or later";
-		return -1;
-	}
-	if (m < 1 || m > 12) {
-		*why = "not a date: the month must be 01 to 12";
-		return -1;
-	}
-	max = days[m - 1];
-	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-		max = 29;
-	if (d < 1 || d > max) {
-		static const char *const month[] = { "January", "February",
-			"March", "April", "May", "June", "July", "August",
-			"September", "October", "November", "December" };
-		static char msg[64];
-
-		/* Loading runs in one thread, before any worker starts. */
-		if (m == 2)
-			snprintf(msg, sizeof(msg), "not a date: February %04d "
-			    "has %d days", y, max);
-		else
-			snprintf(msg, sizeof(msg), "not a date: %s has %d days",
-			    month[m - 1], max);
-		*why = d < 1 ? "not a date: the day must be 01 or later" : msg;
-		return -1;
-	}
-	return 0;
-}
-
-/* An optional date setting; out (DATE_LEN + 1 bytes) stays "" when absent. */
-static void
-get_date(struct loader *ld, const config_setting_t *group, const char *gpath,
-    const char *name, char *out)
-{
-	config_setting_t *s;
-	const char *why;
-	char *path;
-
-	s = child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_STRING, &path);
-	if (s != NULL) {
-		if (check_date(config_setting_get_string(s), &why) == -1)
-			report(ld, s, path, "%s", why);
-		else
-			memcpy(out, config_setting_get_string(s), DATE_LEN + 1);
-	}
-	free(path);
-}
-
-static void
-load_member(struct loader *ld, const config_setting_t *s, const char *mpath,
-    struct member *m)
-{
-	config_setting_t *id;
-	char *path;
-	const char *why;
-
-	check_keys(ld, s, mpath, member_keys);
-	m->line = (int)config_setting_source_line(s);
-	id = child(ld, s, mpath, "id", REQUIRED, CONFIG_TYPE_STRING, &path);
-	if (id != NULL && check_text(ld, id, path, config_setting_get_string(id))
-	    == 0) {
-		if (dataset_check_id(config_setting_get_string(id), &why) == -1)
-			report(ld, id, path, "%s", why);
-		else
-			m->id = xstrdup(config_setting_get_string(id));
-	}
-	free(path);
-	get_text(ld, s, mpath, "name", REQUIRED, &m->name);
-	get_text(ld, s, mpath, "spokesperson", REQUIRED, &m->spokesperson);
-	get_text(ld, s, mpath, "role", REQUIRED, &m->role);
-	get_paragraphs(ld, s, mpath, "statement", 1, &m->statement);
-	get_date(ld, s, mpath, "joined", m->joined);
-	get_date(ld, s, mpath, "updated", m->updated);
-}
-
-/*
- * The ids seen so far, for the duplicate check: open addressing over member
- * indexes (-1: empty), at most half full. A check against every earlier id
- * was quadratic, 50 million comparisons for 10,000 members.
- */
-struct id_set {
-	int    *slot;
-	size_t  mask;
-};
-
-static size_t
-id_hash(const char *s)
-{
-	size_t h = 2166136261u;  /* FNV-1a */
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
-/* Adds members[i]'s id; returns the index of the member that has it already,
- * or -1 (then it is added). */
-static int
-ids_add(struct id_set *ids, const struct member *members, int i)
-{
-	size_t k = id_hash(members[i].id) & ids->mask;
-
-	for (; ids->slot[k] != -1; k = (k + 1) & ids->mask)
-		if (strcmp(members[ids->slot[k]].id, members[i].id) == 0)
-			return ids->slot[k];
-	ids->slot[k] = i;
-	return -1;
-}
-
-static void
-load_members(struct loader *ld, const config_setting_t *net)
-{
-	struct network *nw = &ld->cfg->net;
-	struct id_set ids;
-	config_setting_t *s;
-	size_t size = 16;
-	char *path;
-	int n, j;
-
-	s = child(ld, net, "network", "members", REQUIRED, T_SEQ, &path);
-	if (s == NULL) {
-		free(path);
-		return;
-	}
-	n = config_setting_length(s);
-	if (n == 0)
-		report(ld, s, path, "is empty; list at least one member council");
-	nw->members = xcalloc((size_t)n, sizeof(*nw->members));
-	nw->n_members = (size_t)n;
-	while (size < 2 * (size_t)n)
-		size *= 2;
-	ids.slot = xmalloc(size * sizeof(*ids.slot));
-	ids.mask = size - 1;
-	memset(ids.slot, 0xff, size * sizeof(*ids.slot));  /* every slot -1 */
-	for (int i = 0; i < n; i++) {
-		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		struct member *m = &nw->members[i];
-		char *mpath = xasprintf("%s[%d]", path, i);
-
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			report(ld, e, mpath, "expected a group { id = ...; "
-			    "name = ...; ... }, found %s",
-			    type_name(config_setting_type(e)));
-			free(mpath);
-			continue;
-		}
-		load_member(ld, e, mpath, m);
-		if (m->id != NULL && (j = ids_add(&ids, nw->members, i)) >= 0) {
-			config_setting_t *first;
-			char *idpath;
-
-			first = config_setting_get_member(
-			    config_setting_get_elem(s, (unsigned)j), "id");
-			idpath = xasprintf("%s.id", mpath);
-			report(ld, config_setting_get_member(e, "id"), idpath,
-			    "duplicate id \"%s\", first used by %s[%d] on line %d",
-			    m->id, path, j, (int)config_setting_source_line(first));
-			free(idpath);
-		}
-		free(mpath);
-	}
-	free(ids.slot);
-	free(path);
-}
-
-static void
-load_network(struct loader *ld, const config_setting_t *net)
-{
-	struct network *nw = &ld->cfg->net;
-	config_setting_t *s;
-	char *path;
-
-	check_keys(ld, net, "network", network_keys);
-	get_text(ld, net, "network", "name", REQUIRED, &nw->name);
-	get_date(ld, net, "network", "updated", nw->updated);
-	if (get_text(ld, net, "network", "url", OPTIONAL, &nw->url) == 0 &&
-	    check_url(nw->url) == -1) {
-		s = config_setting_get_member(net, "url");
-		report(ld, s, "network.url", "is not an absolute URL (e.g. "
-		    "\"https://example.org/\")");
-	}
-	get_paragraphs(ld, net, "network", "introduction", 1,
-	    &nw->introduction);
-
-	s = child(ld, net, "network", "quote", OPTIONAL, CONFIG_TYPE_GROUP,
-	    &path);
-	if (s != NULL) {
-		check_keys(ld, s, path, quote_keys);
-		get_text(ld, s, path, "text", REQUIRED, &nw->quote);
-		get_text(ld, s, path, "by", REQUIRED, &nw->quote_by);
-	}
-	free(path);
-
-	get_paragraphs(ld, net, "network", "background", 0, &nw->background);
-	get_text(ld, net, "network", "convener", REQUIRED, &nw->convener);
-	get_text(ld, net, "network", "partner", OPTIONAL, &nw->partner);
-	get_paragraphs(ld, net, "network", "members_intro", 0,
-	    &nw->members_intro);
-	load_members(ld, net);
-
-	s = child(ld, net, "network", "join", REQUIRED, CONFIG_TYPE_GROUP,
-	    &path);
-	if (s != NULL) {
-		check_keys(ld, s, path, join_keys);
-		get_text(ld, s, path, "heading", REQUIRED, &nw->join_heading);
-		get_paragraphs(ld, s, path, "text", 1, &nw->join_text);
-		get_text(ld, s, path, "label", REQUIRED, &nw->join_label);
-		if (get_text(ld, s, path, "url", REQUIRED, &nw->join_url) == 0 &&
-		    check_url(nw->join_url) == -1)
-			report(ld, config_setting_get_member(s, "url"),
-			    "network.join.url", "is not an absolute URL (e.g. "
-			    "\"https://example.org/\")");
-	}
 	free(path);
 }
 
@@ -1380,7 +794,7 @@ read_config(struct loader *ld, config_t *lc)
 	if (cwd != -1)
 		close(cwd);
 	if (ok == CONFIG_FALSE && config_error_text(lc) != NULL) {
-		file = display_file(ld, config_error_file(lc));
+		file = ld_display_file(ld, config_error_file(lc));
 		if (config_error_type(lc) == CONFIG_ERR_PARSE &&
 		    strstr(config_error_text(lc), "include") != NULL)
 			diag_add(ld->d, file, config_error_line(lc), NULL,
@@ -1420,20 +834,20 @@ config_load(const char *file, struct config *cfg, struct diag *d)
 		return -1;
 	}
 	root = config_root_setting(&lc);
-	check_keys(&ld, root, NULL, top_keys);
-	srv = child(&ld, root, NULL, "server", OPTIONAL, CONFIG_TYPE_GROUP,
+	ld_check_keys(&ld, root, NULL, top_keys);
+	srv = ld_child(&ld, root, NULL, "server", OPTIONAL, CONFIG_TYPE_GROUP,
 	    &path);
 	free(path);
 	load_server(&ld, srv);
-	net = child(&ld, root, NULL, "network", REQUIRED, CONFIG_TYPE_GROUP,
+	net = ld_child(&ld, root, NULL, "network", REQUIRED, CONFIG_TYPE_GROUP,
 	    &path);
 	free(path);
 	if (net != NULL)
-		load_network(&ld, net);
+		config_load_network(&ld, net);
 	if (cfg->gopher_description == NULL && cfg->net.name != NULL)
 		cfg->gopher_description = xstrdup(cfg->net.name);
 	config_destroy(&lc);
-	flush_problems(&ld);
+	ld_flush_problems(&ld);
 
 	if (d->n > errors) {
 		config_free(cfg);

@@ -2,7 +2,8 @@
  * kilnet.h: the types shared between modules and each module's entry points.
  *
  * Data flows one way:
- *   config.c (libconfig file) -> struct config { server settings, struct network }
+ *   config.c, config_network.c, loader.c (libconfig file)
+ *       -> struct config { server settings, struct network }
  *   render_gemtext.c / render_gopher.c (dataset -> bytes)
  *   site.c (rendered pages + capsule/ files -> immutable struct site)
  *   gemini.c / gopher.c (request bytes + site -> struct reply), pure functions

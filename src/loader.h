@@ -1,0 +1,74 @@
+/*
+ * loader.h: what the config loader's files share (config.c: the file and the
+ * server settings; config_network.c: the dataset; loader.c: the machinery):
+ * problems held back to be given in file order, and typed lookups of settings
+ * that know their path ("server.gemini.listen[0]") and line. Only they include it.
+ */
+#ifndef KILNET_LOADER_H
+#define KILNET_LOADER_H
+
+#include <libconfig.h>
+
+#include "kilnet.h"
+
+/* Pseudo types for ld_child(): values that may take more than one libconfig type. */
+#define T_NUMBER 100	/* integer or float */
+#define T_SEQ    101	/* array [ ] or list ( ) */
+#define T_REAL   102	/* integer or float, not a time */
+
+enum { OPTIONAL = 0, REQUIRED = 1 };
+
+/* A problem found, held back so that all of them can be given in file order:
+ * settings are checked group by group, not line by line. */
+struct problem {
+	char   *file;
+	int     line;
+	size_t  file_rank;	/* files in the order they first had a problem */
+	size_t  seq;		/* the order found, among equal lines */
+	char   *path;
+	char   *msg;
+};
+
+struct loader {
+	struct config  *cfg;
+	struct diag    *d;
+	struct problem *v;
+	size_t          n, cap;
+};
+
+/* PATH as seen from DIR (a new string). */
+char   *ld_resolve(const char *dir, const char *path);
+/* A file name as messages show it. */
+char   *ld_display_file(const struct loader *, const char *file);
+/* A problem at setting s (its line; path names it), held back until flushed. */
+void    ld_report(struct loader *, const config_setting_t *s, const char *path,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Gives every problem held, in file order, to the caller's diag. */
+void    ld_flush_problems(struct loader *);
+char   *ld_join_path(const char *parent, const char *name);
+const char *ld_type_name(int type);
+/* 1 when a setting of libconfig type `have` is what `want` (a type or a
+ * pseudo type) asks for. */
+int     ld_type_matches(int want, int have);
+/* Reports the members of group not in known (NULL-terminated). */
+void    ld_check_keys(struct loader *, const config_setting_t *group,
+	    const char *path, const char *const *known);
+/* The member `name` of group, of type `type` (or a pseudo type above); NULL
+ * when absent (reported when required) or of another type (reported). *path
+ * is set to its whole path, for the caller to free. */
+config_setting_t *ld_child(struct loader *, const config_setting_t *group,
+	    const char *gpath, const char *name, int required, int type,
+	    char **path);
+int     ld_check_text(struct loader *, const config_setting_t *s,
+	    const char *path, const char *text);
+/* A string setting that must be valid text; *out keeps its value if absent. */
+int     ld_get_text(struct loader *, const config_setting_t *group,
+	    const char *gpath, const char *name, int required, char **out);
+void    ld_get_paragraphs(struct loader *, const config_setting_t *group,
+	    const char *gpath, const char *name, int nonempty,
+	    struct paragraphs *out);
+
+/* config_network.c: the network group (the dataset) into ld->cfg->net. */
+void    config_load_network(struct loader *, const config_setting_t *net);
+
+#endif
