@@ -91,12 +91,13 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# Both builds run the whole suite: the ASan/UBSan run catches memory errors the
-# plain run cannot see.
+# Both builds run the whole suite, side by side: the ASan/UBSan run catches memory
+# errors the plain run cannot see. tests/run.sh prints the normal run as it goes,
+# then the ASan run's output, then one line "N passed, N failed" for both. Each run
+# has JOBS tests going at once (default 4; make test JOBS=1 for one at a time).
 test: deps
 	$(MAKE) kilnet kilnet-asan $(TESTBINS) $(REPLAYBINS)
-	KILNET=./kilnet bash tests/run.sh
-	KILNET=./kilnet-asan bash tests/run.sh
+	KILNET="./kilnet ./kilnet-asan" bash tests/run.sh
 
 # One pass against the normal build, for quick iteration.
 test-quick: kilnet $(TESTBINS) $(REPLAYBINS)

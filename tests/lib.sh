@@ -24,17 +24,36 @@ expect_not_contains() {
 
 # A TCP port nobody uses now (on both 127.0.0.1 and ::1), taken below the kernel's
 # range for outgoing connections: a port in that range can be held by a client
-# socket in TIME_WAIT, and bind fails even with SO_REUSEADDR.
+# socket in TIME_WAIT, and bind fails even with SO_REUSEADDR. Tests run side by side
+# (JOBS at a time, and make test runs two builds at once), and a port is free until
+# the test it went to binds it, so they are handed out in turn from one counter per
+# machine (next_port): no two tests get the same port until the ~22000 of the range
+# have gone round.
 free_port() {
-	local p low
+	local p n low
 	low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
 	[ -n "$low" ] && [ "$low" -gt 12000 ] || low=32768
 	while :; do
-		p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (low - 10000) ))
+		n=$(next_port) || n=$(( RANDOM * 32768 + RANDOM ))
+		p=$(( 10000 + n % (low - 10000) ))
 		[ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
 		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
 		echo "$p"; return
 	done
+}
+
+# next_port: the next number of the counter in $KILNET_TEST_PORTS (one file for every
+# run on this machine, read and written under flock; it starts at a random number).
+next_port() {
+	local f=${KILNET_TEST_PORTS:-/tmp/kilnet-tests.ports} n
+	[ -e "$f" ] || { : >>"$f" && chmod 666 "$f"; } 2>/dev/null
+	{
+		flock -x 9 || return 1
+		read -r n <"$f" || true
+		[[ ${n:-} =~ ^[0-9]{1,12}$ ]] || n=$(( RANDOM * 32768 + RANDOM ))
+		echo $((n + 1)) >"$f" || return 1
+		echo "$n"
+	} 2>/dev/null 9<"$f"
 }
 
 # write_conf FILE [SETTINGS...]: a test config that includes the default dataset; each
