@@ -217,6 +217,12 @@ struct search_hit {
 #define RENDER_PAGE_MAX    8192    /* a page of the member list or of results */
 #define RENDER_FEED_MAX    32768   /* the Atom feed: its newest entries */
 #define RENDER_HEADER_ROOM 64
+/* render_page.c: cuts n items (item i is off[i] to off[i + 1] bytes of the
+ * list) into pages within RENDER_PAGE_MAX, less a frame (head and foot) of
+ * frame1 bytes on the first page and frame on the others; first[p] is page
+ * p + 1's first item, first[pages] = n. Returns the number of pages. */
+size_t render_cut_pages(const size_t *off, size_t n, size_t frame1, size_t frame,
+	    size_t *first);
 /* Hits on one page of results at most, whatever their size: the page is a
  * fixed array on a worker's stack. */
 #define SEARCH_PAGE_HITS   100

@@ -405,31 +405,6 @@ members_lines(const struct network *n, struct buf *all, size_t *off)
 	off[n->n_members] = all->len;
 }
 
-/*
- * Cuts the lines into pages: each takes lines while they fit its budget (at
- * least one). first[p] is the first member of page p + 1; returns the number
- * of pages.
- */
-static size_t
-members_cut(const struct network *n, const size_t *off, size_t *first)
-{
-	const size_t budget = RENDER_PAGE_MAX - RENDER_HEADER_ROOM;
-	size_t frame1 = members_frame(n, 1), frame = members_frame(n, 0);
-	size_t p = 0, i = 0;
-
-	while (i < n->n_members) {
-		size_t f = p == 0 ? frame1 : frame;
-		size_t avail = budget > f ? budget - f : 0, j = i + 1;
-
-		while (j < n->n_members && off[j + 1] - off[i] <= avail)
-			j++;
-		first[p++] = i;
-		i = j;
-	}
-	first[p] = n->n_members;
-	return p;
-}
-
 void
 render_gemtext_members(const struct network *n, const struct render_opts *o,
     render_page_fn page, void *arg)
@@ -450,7 +425,8 @@ render_gemtext_members(const struct network *n, const struct render_opts *o,
 		members_foot(n, 1, 0, &b);
 		page(arg, MEMBERS_PATH, &b);
 	} else {
-		pages = members_cut(n, off, first);
+		pages = render_cut_pages(off, n->n_members, members_frame(n, 1),
+		    members_frame(n, 0), first);
 		for (size_t p = 0; p < pages; p++) {
 			b.len = key.len = 0;
 			members_head(n, p + 1, pages, &b);

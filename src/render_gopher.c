@@ -434,30 +434,6 @@ members_frame(const struct network *n, int first, const struct render_opts *o)
 	return len;
 }
 
-/* Cuts the items (off[i]: where member i's starts) into pages, each taking
- * items while they fit (at least one); first[p] is page p + 1's first
- * member. Returns the number of pages. */
-static size_t
-members_cut(const struct network *n, const struct render_opts *o,
-    const size_t *off, size_t *first)
-{
-	const size_t budget = RENDER_PAGE_MAX - RENDER_HEADER_ROOM;
-	size_t frame1 = members_frame(n, 1, o), frame = members_frame(n, 0, o);
-	size_t p = 0, i = 0;
-
-	while (i < n->n_members) {
-		size_t f = p == 0 ? frame1 : frame;
-		size_t avail = budget > f ? budget - f : 0, j = i + 1;
-
-		while (j < n->n_members && off[j + 1] - off[i] <= avail)
-			j++;
-		first[p++] = i;
-		i = j;
-	}
-	first[p] = n->n_members;
-	return p;
-}
-
 void
 render_gopher_members(const struct network *n, const struct render_opts *o,
     render_page_fn page, void *arg)
@@ -481,7 +457,8 @@ render_gopher_members(const struct network *n, const struct render_opts *o,
 		members_foot(n, 1, 0, o, &b);
 		page(arg, MEMBERS_SEL, &b);
 	} else {
-		pages = members_cut(n, o, off, first);
+		pages = render_cut_pages(off, n->n_members, members_frame(n, 1, o),
+		    members_frame(n, 0, o), first);
 		for (size_t p = 0; p < pages; p++) {
 			b.len = sel.len = 0;
 			members_head(n, p + 1, pages, o, &b);
