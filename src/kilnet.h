@@ -319,6 +319,14 @@ void  render_gopher_search_page(const struct render_opts *, const char *query,
 /* query "" renders the prompt (the /search menu at load). */
 void  render_gopher_search(const struct render_opts *, const char *query,
 	    const struct search_page *, struct buf *out);
+/* render_page.c: what render_*_search_page share: sets page, the budget left
+ * for hits once the page's frame (rendered by render, its numbers at their
+ * widest) is counted, and cost. */
+void  render_search_frame(const struct render_opts *, const char *query,
+	    size_t page, void (*render)(const struct render_opts *, const char *,
+	    const struct search_page *, struct buf *),
+	    size_t (*cost)(const struct search_hit *, const struct render_opts *),
+	    struct search_page *sp);
 /* Wraps UTF-8 text at `columns` code points into lines (no line terminators
  * inside); calls emit for each line. Never splits a UTF-8 sequence. */
 void  wrap_text(const char *text, int columns,

@@ -519,23 +519,7 @@ void
 render_gopher_search_page(const struct render_opts *o, const char *query,
     size_t page, struct search_page *sp)
 {
-	struct search_page frame;
-	struct buf b = { 0 };
-	const size_t budget = RENDER_PAGE_MAX - RENDER_HEADER_ROOM;
-
-	/* The page without its hits, its numbers as wide as they go: what is
-	 * left of the budget is for the hits. */
-	memset(&frame, 0, sizeof(frame));
-	frame.page = SEARCH_MAX_PAGE - 1;
-	frame.pages = SEARCH_MAX_PAGE;
-	frame.total = (size_t)SEARCH_MAX_PAGE * SEARCH_PAGE_HITS;
-	render_gopher_search(o, query, &frame, &b);
-	memset(sp, 0, offsetof(struct search_page, hits));
-	sp->page = page;
-	sp->budget = budget > b.len ? budget - b.len : 0;
-	sp->cost = search_cost;
-	sp->ro = o;
-	buf_free(&b);
+	render_search_frame(o, query, page, render_gopher_search, search_cost, sp);
 }
 
 static void
