@@ -34,7 +34,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE \
             -DKILNET_DEFAULT_CONF='"$(DEFAULT_CONF)"' $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lunistring
+LDLIBS   += $(PKG_LIBS) -lunistring -pthread
 ASAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRCS     := $(wildcard src/*.c)
@@ -154,6 +154,7 @@ $(IBUILD)/kilnet.conf: conf/kilnet.conf FORCE
 	@mkdir -p $(IBUILD)
 	sed -e 's|^\( *cert_dir *= *\).*|\1"$(STATEDIR)";|' \
 	    -e 's|^\( *capsule *= *\).*|\1"capsule";|' \
+	    -e 's|^\( *state_dir *= *\).*|\1"$(STATEDIR)";|' \
 	    -e 's|conf/kilnet.conf|$(INSTALL_CONF)|g' \
 	    -e 's| This repo keeps$$||' \
 	    -e 's|^\( *#\) both at its top level, one folder up\.$$|\1 Installed: certificates in the systemd unit'"'"'s state folder.|' \

@@ -67,7 +67,8 @@ static const char *const server_keys[] = {
 	"hostnames", "gemini", "gopher", "cert_dir", "capsule",
 	"handshake_timeout", "request_timeout", "write_timeout",
 	"max_connections", "workers", "access_log", "anonymise_log",
-	"rate_limit", "user", "chroot", "sandbox", NULL
+	"rate_limit", "user", "chroot", "sandbox", "editors",
+	"editing_hostname", "max_upload", "upload_timeout", "state_dir", NULL
 };
 static const char *const gemini_keys[] = {
 	"listen", "proxy_listen", "port", NULL
@@ -80,7 +81,6 @@ static const char *const rate_limit_keys[] = {
 };
 
 static int	 parse_listen(const char *, struct listen_addr *, const char **);
-static int	 check_hostname(const char *, const char **);
 static void	 load_hostnames(struct loader *, const config_setting_t *);
 static void	 load_listen(struct loader *, const config_setting_t *,
 		    const char *, const char *, const char *const *,
@@ -183,8 +183,8 @@ config_parse_listen(const char *s, struct listen_addr *la)
 
 /* Hostnames go into certificate file names, SNI matching and links: only
  * the letters, digits, dots and hyphens of RFC 1123 names, in lower case. */
-static int
-check_hostname(const char *s, const char **why)
+int
+config_check_hostname(const char *s, const char **why)
 {
 	size_t label = 0;
 	const char *p;
@@ -266,7 +266,7 @@ load_hostnames(struct loader *ld, const config_setting_t *srv)
 		v = config_setting_get_string(e);
 		if (ld_check_text(ld, e, epath, v) == -1)
 			goto next;
-		if (check_hostname(v, &why) == -1) {
+		if (config_check_hostname(v, &why) == -1) {
 			ld_report(ld, e, epath, "%s", why);
 			goto next;
 		}
@@ -727,6 +727,7 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	    &cfg->workers);
 	load_rate_limit(ld, srv);
 	load_privileges(ld, srv);
+	config_load_editing(ld, srv);
 
 	if (srv == NULL)
 		return;
@@ -808,15 +809,52 @@ read_config(struct loader *ld, config_t *lc)
 	return ok == CONFIG_TRUE ? 0 : -1;
 }
 
+/*
+ * A dataset file apart from the config (the edited one in the state folder,
+ * or an upload being checked): a libconfig file that holds the network group
+ * and nothing else. Read by path, so that its settings name it in messages.
+ */
+static config_setting_t *
+read_dataset(struct loader *ld, config_t *lc, const char *file)
+{
+	static const char *const dataset_keys[] = { "network", NULL };
+	config_setting_t *root, *net;
+	char *path;
+
+	if (config_read_file(lc, file) == CONFIG_FALSE) {
+		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+			diag_add(ld->d, file, 0, NULL, "cannot read: %s",
+			    strerror(errno));
+		else
+			diag_add(ld->d, file, config_error_line(lc), NULL, "%s",
+			    config_error_text(lc));
+		return NULL;
+	}
+	root = config_root_setting(lc);
+	ld_check_keys(ld, root, NULL, dataset_keys);
+	net = ld_child(ld, root, NULL, "network", REQUIRED, CONFIG_TYPE_GROUP,
+	    &path);
+	free(path);
+	return net;
+}
+
 int
 config_load(const char *file, struct config *cfg, struct diag *d)
+{
+	return config_load_with(file, NULL, cfg, d);
+}
+
+int
+config_load_with(const char *file, const char *dataset, struct config *cfg,
+    struct diag *d)
 {
 	struct loader ld = { cfg, d, NULL, 0, 0 };
 	config_setting_t *root, *srv, *net;
 	size_t errors = d->n;
 	const char *slash;
-	config_t lc;
-	char *path;
+	config_t lc, dlc;
+	char *path, *edited = NULL;
+	int own_dataset;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->file = xstrdup(file);
@@ -828,8 +866,10 @@ config_load(const char *file, struct config *cfg, struct diag *d)
 		cfg->dir = xasprintf("%.*s", (int)(slash - file), file);
 
 	config_init(&lc);
+	config_init(&dlc);
 	if (read_config(&ld, &lc) == -1) {
 		config_destroy(&lc);
+		config_destroy(&dlc);
 		config_free(cfg);
 		return -1;
 	}
@@ -839,14 +879,34 @@ config_load(const char *file, struct config *cfg, struct diag *d)
 	    &path);
 	free(path);
 	load_server(&ld, srv);
-	net = ld_child(&ld, root, NULL, "network", REQUIRED, CONFIG_TYPE_GROUP,
-	    &path);
-	free(path);
+	/*
+	 * Once an editor has stored a dataset, it is the dataset: the network
+	 * group of the config (the seed) waits behind it, also after a restart.
+	 */
+	if (dataset == NULL) {
+		edited = xasprintf("%s/" STATE_DATASET, cfg->state_dir);
+		if (access(edited, F_OK) == 0)
+			dataset = edited;
+	}
+	own_dataset = dataset != NULL;
+	if (own_dataset) {
+		net = read_dataset(&ld, &dlc, dataset);
+		cfg->dataset_file = xstrdup(dataset);
+	} else {
+		net = ld_child(&ld, root, NULL, "network", REQUIRED,
+		    CONFIG_TYPE_GROUP, &path);
+		free(path);
+		if (net != NULL)
+			cfg->dataset_file = ld_display_file(&ld,
+			    config_setting_source_file(net));
+	}
+	free(edited);
 	if (net != NULL)
 		config_load_network(&ld, net);
 	if (cfg->gopher_description == NULL && cfg->net.name != NULL)
 		cfg->gopher_description = xstrdup(cfg->net.name);
 	config_destroy(&lc);
+	config_destroy(&dlc);
 	ld_flush_problems(&ld);
 
 	if (d->n > errors) {
@@ -902,6 +962,7 @@ config_free(struct config *cfg)
 	free(cfg->allow);
 	free(cfg->user);
 	free(cfg->chroot_dir);
+	config_free_editing(cfg);
 	network_free(&cfg->net);
 	memset(cfg, 0, sizeof(*cfg));
 }

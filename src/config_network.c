@@ -108,14 +108,16 @@ get_date(struct loader *ld, const config_setting_t *group, const char *gpath,
 	const char *why;
 	char *path;
 
-	s = ld_child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_STRING, &path);
-	if (s != NULL) {
-		if (check_date(config_setting_get_string(s), &why) == -1)
-			ld_report(ld, s, path, "%s", why);
-		else
-			memcpy(out, config_setting_get_string(s), DATE_LEN + 1);
+	s = ld_child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_STRING, NULL);
+	if (s == NULL)
+		return;
+	if (check_date(config_setting_get_string(s), &why) == -1) {
+		path = ld_join_path(gpath, name);
+		ld_report(ld, s, path, "%s", why);
+		free(path);
+	} else {
+		memcpy(out, config_setting_get_string(s), DATE_LEN + 1);
 	}
-	free(path);
 }
 
 static void

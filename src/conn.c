@@ -37,12 +37,16 @@
 enum proto { P_GEMINI, P_GOPHER, P_GOPHERS };
 static const char *const proto_names[] = { "gemini", "gopher", "gophers" };
 
-enum state { ST_PROXY, ST_PEEK, ST_HANDSHAKE, ST_READ, ST_WRITE, ST_SHUTDOWN,
-    ST_LINGER };
+enum state { ST_PROXY, ST_PEEK, ST_HANDSHAKE, ST_READ, ST_BODY, ST_EDIT,
+    ST_WRITE, ST_SHUTDOWN, ST_LINGER };
 static const char *const state_names[] = {
-	"PROXY header", "first byte", "handshake", "request", "write",
-	"close_notify", "linger"
+	"PROXY header", "first byte", "handshake", "request", "upload body",
+	"master's answer", "write", "close_notify", "linger"
 };
+
+/* How long an editing request waits for the master: a dataset of 10,000
+ * members is checked and reloaded in well under a second. */
+#define EDIT_WAIT_MS      30000
 
 
 struct conn {
@@ -64,13 +68,17 @@ struct conn {
 		struct sockaddr_storage  ss;
 	} addr;
 	struct reply      reply;
+	struct edit_req  *edit;         /* an editing request (titan.c), or NULL */
+	uint32_t          edit_id;      /* its id to the master, while ST_EDIT */
 	size_t            sent;
 	size_t            len, cap;     /* request bytes read, buffer size */
+	size_t            over;         /* bytes read after the request's LF */
 	unsigned char     buf[];        /* cap bytes; Gopher: added at the first byte */
 };
 
 static void  conn_step(struct conn *);
 static void  conn_close(struct conn *);
+static void  conn_edit_begin(struct conn *);
 
 static void
 format_addr(const struct sockaddr *sa, char *out, size_t size)
@@ -164,6 +172,8 @@ conn_close(struct conn *c)
 	if (c->counted)
 		ratelimit_close(w->rl, &c->addr.sa);
 	reply_free(&c->reply);
+	edit_req_free(c->edit);
+	free(c->edit);
 	SSL_free(c->ssl);
 	close(c->fd);
 	if (c->prev)
@@ -289,11 +299,119 @@ conn_respond(struct conn *c)
 		conn_limited(c, wait);
 		return;
 	}
-	if (c->proto == P_GEMINI)
+	if (c->proto == P_GEMINI) {
 		gemini_respond(w->site, SSL_get_servername(c->ssl,
 		    TLSEXT_NAMETYPE_host_name), c->buf, c->len, &c->reply);
-	else
+		if (c->reply.edit)
+			conn_edit_begin(c);
+	} else {
 		gopher_respond(w->site, c->buf, c->len, &c->reply);
+	}
+}
+
+/* ------------------------------------------------------------------ editing */
+
+/* The request (and an upload's whole body) goes to the master; the reply
+ * comes back through conn_edit_reply. */
+static void
+conn_edit_send(struct conn *c)
+{
+	if ((c->edit_id = worker_edit_send(c->w, c->edit)) == 0) {
+		static const char gone[] = "40 Editing is not available now\r\n";
+
+		c->reply.data = (const unsigned char *)gone;
+		c->reply.len = sizeof(gone) - 1;
+		c->reply.status = 40;
+		c->state = ST_WRITE;
+		return;
+	}
+	/* The body has gone: the worker holds no copy while it waits. */
+	free(c->edit->body);
+	c->edit->body = NULL;
+	c->state = ST_EDIT;
+	c->deadline = now_ms() + EDIT_WAIT_MS;
+}
+
+/*
+ * An editing request (gemini.c marked it): titan.c checks the certificate,
+ * the parameters and the path (a refusal is the reply, sent before any byte
+ * of a body is read); an upload's body is read next, within
+ * server.upload_timeout, and a body that stops short is dropped with the
+ * connection: only a whole body reaches the master.
+ */
+static void
+conn_edit_begin(struct conn *c)
+{
+	struct edit_req *e = xcalloc(1, sizeof(*e));
+	size_t take;
+
+	if (titan_request(c->w->cfg, c->ssl, c->buf, c->len, e, &c->reply) == -1) {
+		free(e);
+		return;		/* the reply is set: ST_WRITE */
+	}
+	c->edit = e;
+	if (e->op != CHAN_STORE) {
+		conn_edit_send(c);
+		return;
+	}
+	take = c->over < e->size ? c->over : e->size;
+	memcpy(e->body, c->buf + c->len, take);
+	e->got = take;
+	c->state = ST_BODY;
+	c->deadline = now_ms() + c->w->cfg->upload_timeout_ms;
+}
+
+/* Returns 1 when the whole body is read, 0 to wait, -1 closed. */
+static int
+conn_read_body(struct conn *c)
+{
+	struct edit_req *e = c->edit;
+
+	while (e->got < e->size) {
+		size_t want = e->size - e->got;
+		int n = SSL_read(c->ssl, e->body + e->got,
+		    want > INT_MAX ? INT_MAX : (int)want);
+
+		if (n <= 0) {
+			short w = ssl_want(c, n);
+
+			if (w) {
+				conn_wait(c, w);
+				return 0;
+			}
+			ERR_clear_error();
+			conn_close(c);	/* short: nothing is stored */
+			return -1;
+		}
+		e->got += (size_t)n;
+	}
+	return 1;
+}
+
+void
+conn_edit_reply(struct worker *w, uint32_t id, const struct chan_msg *m)
+{
+	static const char gone[] = "40 Editing is not available now\r\n";
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state != ST_EDIT || (m != NULL && c->edit_id != id))
+			continue;
+		event_del(&c->ev);
+		if (m != NULL) {
+			titan_reply(m, &c->reply);
+		} else {
+			c->reply.data = (const unsigned char *)gone;
+			c->reply.len = sizeof(gone) - 1;
+			c->reply.status = 40;
+		}
+		c->state = ST_WRITE;
+		c->deadline = now_ms() + w->cfg->write_timeout_ms;
+		conn_step(c);
+		if (m != NULL)
+			return;
+	}
 }
 
 /* Counts the connection for its address (max_per_address); 0, or -1 when the
@@ -425,9 +543,11 @@ conn_read(struct conn *c)
 		}
 		c->len += (size_t)r;
 		if (memchr(c->buf + old, '\n', (size_t)r) != NULL) {
-			/* Bytes after the first LF are not part of the request. */
+			/* Bytes after the first LF are not part of the request
+			 * (a Titan upload's body starts there). */
 			c->len = (size_t)((unsigned char *)memchr(c->buf + old, '\n',
 			    (size_t)r) - c->buf) + 1;
+			c->over = old + (size_t)r - c->len;
 			return 1;
 		}
 	}
@@ -579,6 +699,21 @@ conn_step(struct conn *c)
 				return;
 			conn_respond(c);
 			break;
+		case ST_BODY:
+			if (conn_read_body(c) != 1)
+				return;
+			conn_edit_send(c);
+			break;
+		case ST_EDIT:
+			/* Only a timer: the master's reply wakes it (conn_edit_reply). */
+			event_assign(&c->ev, c->w->base, -1, 0, conn_cb, c);
+			{
+				struct timeval tv = ms_tv(c->deadline - now_ms());
+
+				if (event_add(&c->ev, &tv) == -1)
+					conn_close(c);
+			}
+			return;
 		case ST_WRITE:
 			if (conn_write(c) != 1)
 				return;

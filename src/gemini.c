@@ -49,6 +49,7 @@
 #define R_PORT      "53 Port not served here\r\n"
 #define R_NOTFOUND  "51 Not found\r\n"
 #define R_NOMEM     "40 Server out of memory, try again\r\n"
+#define R_NOTITAN   "53 Uploads (titan://) are not enabled here\r\n"
 
 static void         answer(struct reply *, const unsigned char *, size_t);
 static const char  *check_line(const unsigned char *, size_t, char *,
@@ -62,6 +63,8 @@ static void         serve_path(const struct site *, const struct evhttp_uri *,
 			struct reply *);
 static void         search(const struct site *, const char *, size_t,
 			struct reply *);
+static int          editing(const struct site *, const struct evhttp_uri *,
+			const char *, const char *, struct reply *);
 
 #define ANSWER(out, lit) answer((out), (const unsigned char *)(lit), sizeof(lit) - 1)
 
@@ -205,6 +208,54 @@ redirect(struct reply *out, const struct evhttp_uri *uri, const char *dpath,
 	memcpy(q, "\r\n", 2);
 	answer(out, p, len);
 	out->owned = p;
+}
+
+static int
+is_edit_path(const char *path)
+{
+	return path != NULL && (strcmp(path, "/" STATE_DATASET) == 0 ||
+	    strncmp(path, "/versions/", strlen("/versions/")) == 0);
+}
+
+/*
+ * Editing (server.editors): Titan uploads, and the pages only editors read
+ * (the dataset's source, its versions), go to titan.c, which checks the
+ * client's certificate, on the editing hostname; the same pages asked of
+ * another hostname are sent there, where a certificate can be asked for.
+ * Returns 0 when the request is an ordinary one.
+ */
+static int
+editing(const struct site *s, const struct evhttp_uri *uri, const char *scheme,
+    const char *host, struct reply *out)
+{
+	static char r_titan_host[] = "53 Uploads go to the editing hostname\r\n";
+	const char *path = evhttp_uri_get_path(uri);
+	size_t n = strlen(host);
+	int on_edit_host, port = evhttp_uri_get_port(uri);
+	char *to;
+
+	if (n > 0 && host[n - 1] == '.')
+		n--;
+	on_edit_host = strlen(s->edit_host) == n &&
+	    strncasecmp(s->edit_host, host, n) == 0;
+	if (strcasecmp(scheme, "titan") == 0) {
+		if (!on_edit_host)
+			ANSWER(out, r_titan_host);
+		else
+			out->edit = 1;
+		return 1;
+	}
+	if (!is_edit_path(path))
+		return 0;
+	if (on_edit_host) {
+		out->edit = 1;
+		return 1;
+	}
+	to = port >= 0 ? xasprintf("31 gemini://%s:%d%s\r\n", s->edit_host, port,
+	    path) : xasprintf("31 gemini://%s%s\r\n", s->edit_host, path);
+	answer(out, (unsigned char *)to, strlen(to));
+	out->owned = (unsigned char *)to;
+	return 1;
 }
 
 /*
@@ -362,7 +413,10 @@ gemini_respond(const struct site *s, const char *sni, const unsigned char *req,
 		err = R_USERINFO;
 	else if (evhttp_uri_get_fragment(uri) != NULL)
 		err = R_FRAGMENT;
-	else if (strcasecmp(scheme, "gemini") != 0)
+	else if (strcasecmp(scheme, "titan") == 0 && s->edit_host == NULL)
+		err = R_NOTITAN;
+	else if (strcasecmp(scheme, "gemini") != 0 &&
+	    strcasecmp(scheme, "titan") != 0)
 		err = R_SCHEME;
 	else if (host == NULL || host[0] == '\0')
 		err = R_NOHOST;
@@ -374,6 +428,8 @@ gemini_respond(const struct site *s, const char *sni, const unsigned char *req,
 		err = R_PORT;
 	if (err != NULL)
 		answer(out, (const unsigned char *)err, strlen(err));
+	else if (s->edit_host != NULL && editing(s, uri, scheme, host, out))
+		;	/* titan.c's, or a reply made */
 	else
 		serve_path(s, uri, out);
 	evhttp_uri_free(uri);

@@ -135,6 +135,7 @@ struct host_conf {
 	char  *name;     /* hostname served; hosts[0] is the public one */
 	char  *cert;     /* certificate file (PEM), resolved path */
 	char  *key;      /* private key file (PEM), resolved path */
+	int    editing;  /* its handshake asks for a client certificate (editors) */
 };
 
 struct config {
@@ -179,16 +180,35 @@ struct config {
 	/* Workers serve inside a seccomp filter (default on). */
 	int                 sandbox;
 
+	/* Editing from a Gemini client (Titan; config_edit.c). */
+	char              **editors;       /* SHA-256 of each editor's certificate */
+	size_t              n_editors;     /* 0: editing is off */
+	char               *editing_host;  /* NULL: edit on the public hostname */
+	int                 max_upload;    /* bytes */
+	int                 upload_timeout_ms;
+	char               *state_dir;     /* resolved: the edited dataset, versions */
+	char               *dataset_file;  /* the file the network group came from */
+
 	struct network      net;
 };
 
 /* Loads FILE (libconfig, with @include) into *cfg; every problem goes to d as
  * "FILE:LINE: SETTING: what is wrong". Returns 0, or -1 when d holds errors. */
 int   config_load(const char *file, struct config *cfg, struct diag *d);
+/* The same, with the dataset (the network group) read from the file DATASET
+ * instead; NULL: from STATE_DIR/network.conf when an editor stored one, else
+ * from the config file. */
+int   config_load_with(const char *file, const char *dataset,
+	    struct config *cfg, struct diag *d);
+/* The edited dataset's name in server.state_dir. */
+#define STATE_DATASET "network.conf"
 /* Fills in what depends on the command line: the public ports from the first
  * listen address when not set, the certificate paths of each host. */
 void  config_finish(struct config *cfg);
 void  config_free(struct config *cfg);
+/* config_edit.c: 1 when fp (64 lower-case hex digits) is an editor's. */
+int   config_is_editor(const struct config *, const char *fp);
+void  config_free_editing(struct config *);
 /* Parses "ADDR:PORT" or "[V6]:PORT" into *la. Returns 0 or -1. */
 int   config_parse_listen(const char *s, struct listen_addr *la);
 
@@ -281,6 +301,13 @@ void  render_gopher_members(const struct network *, const struct render_opts *,
 	    render_page_fn page, void *arg);
 void  render_gopher_member(const struct network *, const struct member *, const struct render_opts *, struct buf *out);
 void  render_gopher_join(const struct network *, const struct render_opts *, struct buf *out);
+/* render_docs.c: every member's Gopher document (render_gopher_member),
+ * begun on a second thread by _start; _finish helps, then returns them, one
+ * buffer per member in member order (the caller frees each and the array). */
+#define RENDER_DOCS_THREAD_MIN 64
+struct doc_batch;
+struct doc_batch *render_docs_start(const struct network *, const struct render_opts *);
+struct buf *render_docs_finish(struct doc_batch *);
 /* One menu line; display is cleaned of TAB/CR/LF. */
 void  render_gopher_item(struct buf *out, char type, const char *display,
 	    const char *selector, const char *host, int port);
@@ -376,6 +403,7 @@ struct site {
 	int                  *ports;    /* every Gemini port accepted in URLs */
 	size_t                n_ports;
 	char                 *caps;     /* caps.txt body */
+	char                 *edit_host; /* where editors edit; NULL: editing off */
 };
 
 /* Renders the dataset and loads capsule/; warnings (a capsule file shadowed by
@@ -398,6 +426,34 @@ const char            *mime_for(const char *name);
 /* Gopher item type for a MIME type ('0', '1', 'h', 'g', 'I', '9'). */
 char                   gopher_type_for(const char *mime);
 
+/* ---------------------------------------------------------------- editchan.c */
+/*
+ * A frame between a worker and the master: a request (code CHAN_STORE or
+ * CHAN_READ; parts: path, mime, body) or its reply (code: the Gemini status;
+ * parts: meta, body). fp: the editor's certificate SHA-256, 64 hex digits.
+ */
+#define CHAN_PARTS 3
+/* The largest part of a frame: an upload (server.max_upload, at most this),
+ * or a stored dataset sent back to an editor. */
+#define CHAN_MAX   (256u * 1024 * 1024)
+enum { CHAN_STORE = 1, CHAN_READ = 2 };
+struct chan_msg {
+	uint32_t             id, code;
+	char                 fp[65];
+	const unsigned char *part[CHAN_PARTS];
+	size_t               n[CHAN_PARTS];
+};
+void  chan_pack(struct buf *out, const struct chan_msg *);
+/* A whole frame at the start of in (parts point into it; *used: its bytes):
+ * 1; 0: more bytes needed; -1: not a frame, or a part above max bytes. */
+int   chan_unpack(const unsigned char *in, size_t len, size_t max,
+	    struct chan_msg *, size_t *used);
+/* Non-blocking: 1 all of out written (then emptied), 0 to wait, -1 broken. */
+int   chan_flush(int fd, struct buf *out, size_t *off);
+/* Non-blocking: appends what can be read; 0 to wait, -1 closed or broken. */
+int   chan_fill(int fd, struct buf *in);
+void  chan_consume(struct buf *in, size_t used);
+
 /* --------------------------------------------------------- protocol replies */
 /* What a front end answers: bytes to send, usually pointing into the site. */
 struct reply {
@@ -405,6 +461,7 @@ struct reply {
 	size_t               len;
 	unsigned char       *owned;   /* free() after sending, or NULL */
 	int                  status;  /* Gemini status; Gopher: 0 served, 3 error */
+	int                  edit;    /* no reply yet: an editing request for titan.c */
 };
 
 /* req/len: the bytes read so far, up to and including the first LF, or all of
@@ -414,6 +471,27 @@ void  gemini_respond(const struct site *, const char *sni,
 void  gopher_respond(const struct site *,
 	    const unsigned char *req, size_t len, struct reply *out);
 void  reply_free(struct reply *);
+
+/* -------------------------------------------------------------------- titan.c */
+/* An editing request a worker holds: checked, then (an upload) its body read. */
+struct edit_req {
+	int            op;        /* CHAN_STORE (titan://) or CHAN_READ (gemini://) */
+	char           fp[65];    /* the editor's certificate SHA-256 */
+	char          *path;      /* decoded and normalised */
+	char          *mime;      /* the upload's ;mime=, "" if none */
+	size_t         size, got; /* the upload's ;size=, and the bytes read */
+	unsigned char *body;      /* size bytes */
+};
+typedef struct ssl_st SSL;
+/* For a request gemini_respond marked (reply.edit): 0 with *e ready, or -1
+ * with the reply to give (60, 61, 59 ...) in out. */
+int   titan_request(const struct config *, SSL *, const unsigned char *req,
+	    size_t len, struct edit_req *e, struct reply *out);
+/* The frame that carries e to the master. */
+void  titan_send(const struct edit_req *e, uint32_t id, struct buf *out);
+/* The master's reply frame as the client's reply. */
+void  titan_reply(const struct chan_msg *, struct reply *out);
+void  edit_req_free(struct edit_req *);
 
 /* -------------------------------------------------------------------- url */
 /* Percent-decodes s once ('+' stays '+'). 0 with a malloc'd NUL-terminated *out
@@ -516,7 +594,25 @@ struct server_gen {
 void        server_gen_free(struct server_gen *);
 /* Builds a new generation from the same sources as the first (the config file
  * and the command line): 0, or -1 with every error already logged. */
-typedef int (*server_reload_fn)(void *arg, struct server_gen *out);
+/* A whole new generation from the config; DATASET (not NULL): the dataset
+ * from that file instead (an upload being checked). With d, problems are
+ * left there for the caller, else logged. 0, or -1 (and *out empty). */
+typedef int (*server_reload_fn)(void *arg, const char *dataset,
+	    struct server_gen *out, struct diag *d);
+
+/* editor.c: the master answers a worker's editing request (editchan.c). */
+struct editor_env {
+	const struct config *cfg;        /* the generation serving now */
+	const struct site   *site;
+	server_reload_fn     build;      /* a generation with an upload's dataset */
+	void                *build_arg;
+	void               (*install)(void *arg, struct server_gen *ng);
+	void                *install_arg;
+	long                 pause_ms;   /* test-only: between the steps of a store */
+};
+/* Answers request m (a frame from a worker); the reply frame goes to out. */
+void        editor_handle(const struct editor_env *, const struct chan_msg *m,
+	    struct buf *out);
 
 /* master.c: binds the listeners, starts the workers and serves until
  * SIGTERM/SIGINT; SIGHUP calls reload and, when it succeeds, replaces the
@@ -584,6 +680,6 @@ int         sandbox_violation(struct sandbox_board *, int slot, pid_t pid,
 /* worker.c: one worker's life on its sockets (closed by it); exit status. */
 int         worker_run(const struct server_gen *g, const struct wsock *socks,
 	    size_t n_socks, int id, const sigset_t *oldmask, const struct privs *p,
-	    struct rl_table *limits, struct sandbox_board *board);
+	    struct rl_table *limits, struct sandbox_board *board, int chan_fd);
 
 #endif

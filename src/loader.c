@@ -192,28 +192,36 @@ ld_check_keys(struct loader *ld, const config_setting_t *group, const char *path
 /*
  * The setting NAME in GROUP when it is there with the right type, else NULL;
  * a missing required setting and a wrong type are reported. *pathp gets the
- * setting's readable path (the caller frees it).
+ * setting's readable path (the caller frees it). With pathp NULL the path is
+ * built only for a report: a dataset of 10,000 members has 100,000 settings
+ * that are nearly always right.
  */
 config_setting_t *
 ld_child(struct loader *ld, const config_setting_t *group, const char *gpath,
     const char *name, int required, int type, char **pathp)
 {
 	config_setting_t *s = config_setting_get_member(group, name);
+	const config_setting_t *at = s;
+	char *path = NULL;
+	int bad;
 
-	*pathp = ld_join_path(gpath, name);
+	if (pathp != NULL)
+		*pathp = path = ld_join_path(gpath, name);
+	bad = s == NULL ? required : !ld_type_matches(type, config_setting_type(s));
+	if (bad && path == NULL)
+		path = ld_join_path(gpath, name);
 	if (s == NULL) {
 		/* A missing setting has no line; its group's is the best hint. */
+		at = group;
 		if (required)
-			ld_report(ld, group, *pathp, "missing; this setting is "
-			    "required");
-		return NULL;
-	}
-	if (!ld_type_matches(type, config_setting_type(s))) {
-		ld_report(ld, s, *pathp, "expected %s, found %s", ld_type_name(type),
+			ld_report(ld, at, path, "missing; this setting is required");
+	} else if (bad) {
+		ld_report(ld, at, path, "expected %s, found %s", ld_type_name(type),
 		    ld_type_name(config_setting_type(s)));
-		return NULL;
 	}
-	return s;
+	if (pathp == NULL)
+		free(path);
+	return s == NULL || bad ? NULL : s;
 }
 
 int
@@ -234,18 +242,22 @@ ld_get_text(struct loader *ld, const config_setting_t *group, const char *gpath,
     const char *name, int required, char **out)
 {
 	config_setting_t *s;
+	const char *v, *why;
 	char *path;
-	int rc = -1;
 
-	s = ld_child(ld, group, gpath, name, required, CONFIG_TYPE_STRING, &path);
-	if (s != NULL && ld_check_text(ld, s, path, config_setting_get_string(s))
-	    == 0) {
-		free(*out);
-		*out = xstrdup(config_setting_get_string(s));
-		rc = 0;
+	s = ld_child(ld, group, gpath, name, required, CONFIG_TYPE_STRING, NULL);
+	if (s == NULL)
+		return -1;
+	v = config_setting_get_string(s);
+	if (dataset_check_text(v, &why) == -1) {
+		path = ld_join_path(gpath, name);
+		ld_report(ld, s, path, "%s", why);
+		free(path);
+		return -1;
 	}
-	free(path);
-	return rc;
+	free(*out);
+	*out = xstrdup(v);
+	return 0;
 }
 
 /* A list of paragraphs, each a string of valid text. NONEMPTY: at least one. */
@@ -268,14 +280,21 @@ ld_get_paragraphs(struct loader *ld, const config_setting_t *group,
 	out->v = xcalloc((size_t)n, sizeof(*out->v));
 	for (int i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		char *epath = xasprintf("%s[%d]", path, i);
+		const char *v = config_setting_get_string(e), *why = NULL;
+		char *epath;
 
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			why = ld_type_name(config_setting_type(e));
+		else if (dataset_check_text(v, &why) == 0) {
+			out->v[out->n++] = xstrdup(v);
+			continue;
+		}
+		epath = xasprintf("%s[%d]", path, i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
 			ld_report(ld, e, epath, "expected a string (one paragraph), "
-			    "found %s", ld_type_name(config_setting_type(e)));
-		else if (ld_check_text(ld, e, epath, config_setting_get_string(e))
-		    == 0)
-			out->v[out->n++] = xstrdup(config_setting_get_string(e));
+			    "found %s", why);
+		else
+			ld_report(ld, e, epath, "%s", why);
 		free(epath);
 	}
 	free(path);

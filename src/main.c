@@ -262,13 +262,16 @@ report(const struct diag *d, int reloading, int errors, const char *prefix)
  * empty; nothing half-built escapes.
  */
 static int
-load(const struct cmdline *cl, struct server_gen *g, int with_tls, int reloading)
+load(const struct cmdline *cl, struct server_gen *g, int with_tls, int reloading,
+    const char *dataset, struct diag *keep)
 {
 	struct diag d = { 0 };
 
 	memset(g, 0, sizeof(*g));
 	g->cfg = xcalloc(1, sizeof(*g->cfg));
-	if (config_load(cl->config, g->cfg, &d) == -1) {
+	if (config_load_with(cl->config, dataset, g->cfg, &d) == -1) {
+		if (keep != NULL)
+			goto keep;
 		report(&d, reloading, 1, NULL);
 		if (reloading)
 			log_error("%s: %zu error%s", cl->config, d.n, d.n == 1 ? "" : "s");
@@ -281,27 +284,37 @@ load(const struct cmdline *cl, struct server_gen *g, int with_tls, int reloading
 
 	/* The site is rendered for -t too: a dataset that cannot render is an error. */
 	g->site = site_build(g->cfg, &d);
+	if (keep != NULL && g->site == NULL)
+		goto keep;
 	report(&d, reloading, g->site == NULL, "kilnet: ");
 	if (g->site == NULL)
 		goto fail;
 	diag_clear(&d);
 	if (with_tls && (g->tls = tls_setup(g->cfg, &d)) == NULL) {
+		if (keep != NULL)
+			goto keep;
 		report(&d, reloading, 1, "kilnet: ");
 		goto fail;
 	}
 	diag_clear(&d);
 	return 0;
+keep:
+	/* The caller reports: an upload's problems go back to its editor. */
+	*keep = d;
+	server_gen_free(g);
+	return -1;
 fail:
 	diag_clear(&d);
 	server_gen_free(g);
 	return -1;
 }
 
-/* The server's reload callback (SIGHUP): the same sources, read again. */
+/* The server's reload callback (SIGHUP, and an editor's upload with its
+ * dataset): the same sources, read again. */
 static int
-reload(void *arg, struct server_gen *out)
+reload(void *arg, const char *dataset, struct server_gen *out, struct diag *d)
 {
-	return load(arg, out, 1, 1);
+	return load(arg, out, 1, 1, dataset, d);
 }
 
 int
@@ -317,7 +330,7 @@ main(int argc, char **argv)
 		return rc;
 	}
 	if (cl.test || cl.render != NULL) {
-		if (load(&cl, &g, 0, 0) == -1) {
+		if (load(&cl, &g, 0, 0, NULL, NULL) == -1) {
 			rc = 1;
 		} else if (cl.test) {
 			printf("kilnet: configuration OK\n");
@@ -326,7 +339,7 @@ main(int argc, char **argv)
 			rc = site_export(g.site, cl.render, &d) == 0 ? 0 : 1;
 			diag_print(&d, "kilnet: ");
 		}
-	} else if (load(&cl, &g, 1, 0) == -1) {
+	} else if (load(&cl, &g, 1, 0, NULL, NULL) == -1) {
 		rc = 1;
 	} else {
 		log_init(g.cfg->access_log, g.cfg->log_anonymise, 0);

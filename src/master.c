@@ -3,14 +3,21 @@
  * one worker per slot (worker.c), and then only watches: it reloads on SIGHUP
  * (a whole new generation of config, site and TLS, then new workers, while the
  * old ones finish what they have), forwards SIGTERM/SIGINT, reaps the workers
- * and restarts one that died. It keeps nothing that untrusted bytes touch.
+ * and restarts one that died. Each worker has a socketpair to it, on which
+ * an editor's upload arrives (checked for size and editor by the worker, see
+ * titan.c) to be stored and served (editor.c): the one thing the master
+ * takes from a worker, and only from an editor.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +44,9 @@ struct child {
 	int    retiring;     /* 0, 1: told to retire, 2: SIGUSR2 sent */
 	long   started;
 	long   retire_by;    /* retiring: killed if still running then */
+	int    chan;         /* the master's end of its socketpair; -1: none */
+	struct buf in, out;  /* frames read from it, and replies to write */
+	size_t off;
 };
 
 struct master {
@@ -52,6 +62,8 @@ struct master {
 	struct child       *ch;
 	size_t              n_ch, cap_ch;
 	int                 stopping, rc;
+	int                 installed;  /* a new generation: swap the workers */
+	int                 sigfd;
 	long                stop_at;
 	int                 is_child, child_rc;   /* in a forked worker */
 };
@@ -69,35 +81,68 @@ slots_for(const struct config *cfg)
 
 /* Forks the worker for one slot. Returns 0 (in the master, or in the child
  * with m->is_child set once the worker is done) or -1. */
+static void
+child_forget(struct child *c)
+{
+	if (c->chan != -1)
+		close(c->chan);
+	c->chan = -1;
+	buf_free(&c->in);
+	buf_free(&c->out);
+	c->off = 0;
+}
+
 static int
 spawn(struct master *m, int slot)
 {
+	int sv[2];
 	pid_t pid;
 
 	if (m->n_ch == m->cap_ch) {
 		m->cap_ch = m->cap_ch ? 2 * m->cap_ch : 8;
 		m->ch = xrealloc(m->ch, m->cap_ch * sizeof(*m->ch));
 	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_error("socketpair: %s", strerror(errno));
+		sv[0] = sv[1] = -1;
+	}
 	if ((pid = fork()) == -1) {
 		log_error("fork: %s", strerror(errno));
+		if (sv[0] != -1) {
+			close(sv[0]);
+			close(sv[1]);
+		}
 		return -1;
 	}
 	if (pid == 0) {
 		struct wsock *socks;
 		size_t n;
 
-		/* Only this slot's sockets stay open in the worker. */
+		/* Only this slot's sockets stay open in the worker, and only
+		 * its own end of its own channel. */
 		n = lsocks_take(&m->ls, slot, m->n_slots, &socks);
 		lsocks_free(&m->ls);
+		for (size_t k = 0; k < m->n_ch; k++)
+			child_forget(&m->ch[k]);
 		free(m->ch);
 		m->ch = NULL;
 		m->n_ch = m->cap_ch = 0;
+		if (m->sigfd != -1)
+			close(m->sigfd);
+		if (sv[0] != -1)
+			close(sv[0]);
 		m->is_child = 1;
 		m->child_rc = worker_run(m->g, socks, n, slot + 1, m->oldmask,
-		    &m->privs, m->limits, m->board);
+		    &m->privs, m->limits, m->board, sv[1]);
 		free(socks);
 		return 0;
 	}
+	if (sv[1] != -1) {
+		close(sv[1]);
+		fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	}
+	memset(&m->ch[m->n_ch], 0, sizeof(m->ch[m->n_ch]));
+	m->ch[m->n_ch].chan = sv[0];
 	m->ch[m->n_ch].pid = pid;
 	m->ch[m->n_ch].slot = slot;
 	m->ch[m->n_ch].retiring = 0;
@@ -149,34 +194,36 @@ master_stop(struct master *m, int sig)
 		kill(m->ch[k].pid, SIGTERM);
 }
 
-/* SIGHUP: a whole new generation, or (on any error) none and the old serves. */
-static void
-master_reload(struct master *m)
+/* A connection's longest life in an old worker: how long it may finish. */
+static long
+retire_bound(const struct config *old)
 {
-	const struct config *old = m->g->cfg;
-	struct server_gen ng;
-	struct privs np;
-	long bound;
-
-	log_info("signal %d: reloading %s", SIGHUP, old->file);
-	/* What an old worker may still need: each connection's longest life. */
-	bound = (old->handshake_timeout_ms > old->request_timeout_ms ?
+	return (old->handshake_timeout_ms > old->request_timeout_ms ?
 	    old->handshake_timeout_ms : old->request_timeout_ms) +
-	    old->write_timeout_ms + LINGER_MS + RETIRE_GRACE_MS;
-	if (m->reload(m->reload_arg, &ng) == -1) {
+	    (old->upload_timeout_ms > old->write_timeout_ms ?
+	    old->upload_timeout_ms : old->write_timeout_ms) + LINGER_MS +
+	    RETIRE_GRACE_MS;
+}
+
+/* A new generation replaces the one serving: the workers are swapped at the
+ * loop's next turn (master_swap). -1: it cannot be (and ng is freed). */
+static int
+master_install(struct master *m, struct server_gen *ng)
+{
+	long bound = retire_bound(m->g->cfg);
+	struct privs np;
+
+	if (privs_resolve(ng->cfg, &np) == -1 ||
+	    lsocks_build(&m->ls, ng->cfg, slots_for(ng->cfg)) == -1) {
+		server_gen_free(ng);
 		log_error("reload failed: still serving the previous site");
-		return;
+		return -1;
 	}
-	if (privs_resolve(ng.cfg, &np) == -1 ||
-	    lsocks_build(&m->ls, ng.cfg, slots_for(ng.cfg)) == -1) {
-		server_gen_free(&ng);
-		log_error("reload failed: still serving the previous site");
-		return;
-	}
-	m->n_slots = slots_for(ng.cfg);
-	tls_keep_sessions(ng.tls, m->g->tls);
+	m->n_slots = slots_for(ng->cfg);
+	tls_keep_sessions(ng->tls, m->g->tls);
 	server_gen_free(m->g);
-	*m->g = ng;
+	*m->g = *ng;
+	memset(ng, 0, sizeof(*ng));
 	m->privs = np;
 	for (size_t k = 0; k < m->n_ch; k++) {
 		if (m->ch[k].retiring)
@@ -184,8 +231,17 @@ master_reload(struct master *m)
 		m->ch[k].retiring = 1;
 		m->ch[k].retire_by = now_ms() + bound;
 	}
-	/* The new workers first: the sockets are shared, so whichever accepts a
-	 * queued connection serves it, and none waits for a worker to start. */
+	m->installed = 1;
+	return 0;
+}
+
+/* After master_install: the new workers first (the sockets are shared, so
+ * whichever accepts a queued connection serves it, and none waits for a
+ * worker to start), then the old ones are told to finish. */
+static void
+master_swap(struct master *m)
+{
+	m->installed = 0;
 	ensure_workers(m, 0);
 	if (m->is_child)
 		return;
@@ -198,6 +254,104 @@ master_reload(struct master *m)
 	log_info("reloaded: %zu pages (%zu Gemini, %zu Gopher), %d worker%s",
 	    m->g->site->n_gemini + m->g->site->n_gopher, m->g->site->n_gemini,
 	    m->g->site->n_gopher, m->n_slots, m->n_slots == 1 ? "" : "s");
+}
+
+/* SIGHUP: a whole new generation, or (on any error) none and the old serves. */
+static void
+master_reload(struct master *m)
+{
+	struct server_gen ng;
+
+	log_info("signal %d: reloading %s", SIGHUP, m->g->cfg->file);
+	if (m->reload(m->reload_arg, NULL, &ng, NULL) == -1) {
+		log_error("reload failed: still serving the previous site");
+		return;
+	}
+	if (master_install(m, &ng) == 0)
+		master_swap(m);
+}
+
+static void
+install_cb(void *arg, struct server_gen *ng)
+{
+	master_install(arg, ng);
+}
+
+/* Frames from worker k's channel: each an editor's request, answered in
+ * turn (a store builds, writes and installs a generation). */
+static void
+master_chan(struct master *m, size_t k, short revents)
+{
+	struct child *c = &m->ch[k];
+	struct editor_env env;
+	struct chan_msg msg;
+	struct buf in;
+	size_t used, pos = 0, max;
+	int r, broken = 0;
+	pid_t pid = c->pid;
+	const char *pause;
+
+	if (revents & POLLOUT)
+		broken = chan_flush(c->chan, &c->out, &c->off) == -1;
+	if (!broken && (revents & (POLLIN | POLLHUP | POLLERR)))
+		broken = chan_fill(c->chan, &c->in) == -1;
+	/* The frames are taken out first: installing a generation forks new
+	 * workers, which may move m->ch. */
+	in = c->in;
+	memset(&c->in, 0, sizeof(c->in));
+	memset(&env, 0, sizeof(env));
+	env.build = m->reload;
+	env.build_arg = m->reload_arg;
+	env.install = install_cb;
+	env.install_arg = m;
+	if ((pause = getenv("KILNET_TEST_STORE_DELAY_MS")) != NULL)
+		env.pause_ms = atol(pause);
+	/* A frame is at most an upload the worker has checked for size: a
+	 * worker that sends more is broken, and not given the memory. */
+	max = (size_t)m->g->cfg->max_upload + 2 * GEMINI_MAX_REQUEST;
+	while ((r = chan_unpack(in.data + pos, in.len - pos, max, &msg,
+	    &used)) == 1) {
+		struct buf reply = { 0 };
+
+		env.cfg = m->g->cfg;
+		env.site = m->g->site;
+		editor_handle(&env, &msg, &reply);
+		pos += used;
+		for (k = 0; k < m->n_ch && m->ch[k].pid != pid; k++)
+			;
+		if (k < m->n_ch && m->ch[k].chan != -1)
+			buf_add(&m->ch[k].out, reply.data, reply.len);
+		buf_free(&reply);
+	}
+	for (k = 0; k < m->n_ch && m->ch[k].pid != pid; k++)
+		;
+	if (k == m->n_ch) {
+		buf_free(&in);
+		return;
+	}
+	c = &m->ch[k];
+	if (r == -1)
+		broken = 1;
+	/* Bytes of a frame still coming stay for the next read. */
+	if (!broken && pos < in.len)
+		buf_add(&c->in, in.data + pos, in.len - pos);
+	buf_free(&in);
+	/* After a store, the reply waits for the new workers (master_wait):
+	 * the editor's next request must find the new site. */
+	if (!broken && c->out.len > 0 && !m->installed)
+		broken = chan_flush(c->chan, &c->out, &c->off) == -1;
+	if (broken) {
+		/* Its requests cannot be answered: a new worker takes the slot. */
+		if (r == -1 || c->in.len > 0)
+			log_error("worker %d (pid %d): a malformed editing request; "
+			    "replacing the worker", c->slot + 1, (int)c->pid);
+		child_forget(c);
+		if (!c->retiring && !m->stopping) {
+			c->retiring = 2;
+			c->retire_by = now_ms() + retire_bound(m->g->cfg);
+			kill(c->pid, SIGUSR2);
+		}
+	}
 }
 
 static void
@@ -215,6 +369,7 @@ master_reap(struct master *m)
 		if (k == m->n_ch)
 			continue;
 		c = m->ch[k];
+		child_forget(&m->ch[k]);
 		m->ch[k] = m->ch[--m->n_ch];
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (m->stopping || c.retiring))
 			continue;
@@ -238,6 +393,68 @@ master_reap(struct master *m)
 	}
 }
 
+/*
+ * Waits for a signal (one of wait_set, blocked) or a worker's frame, up to
+ * ts; frames are answered here. Returns the signal taken, or 0. The signals
+ * come through a signalfd, so that one poll covers the channels too; without
+ * one, sigtimedwait as before, and no editing.
+ */
+static int
+master_wait(struct master *m, const sigset_t *wait_set, const struct timespec *ts)
+{
+	struct signalfd_siginfo ssi;
+	struct pollfd *fds;
+	size_t n = 0, *idx;
+	siginfo_t si;
+	int sig = 0;
+
+	if (m->sigfd == -1)
+		return sigtimedwait(wait_set, &si, ts) > 0 ? si.si_signo : 0;
+	fds = xcalloc(m->n_ch + 1, sizeof(*fds));
+	idx = xcalloc(m->n_ch + 1, sizeof(*idx));
+	fds[n].fd = m->sigfd;
+	fds[n++].events = POLLIN;
+	for (size_t k = 0; k < m->n_ch; k++) {
+		if (m->ch[k].chan == -1)
+			continue;
+		idx[n] = k;
+		fds[n].fd = m->ch[k].chan;
+		fds[n++].events = POLLIN | (m->ch[k].out.len > 0 ? POLLOUT : 0);
+	}
+	if (poll(fds, n, (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000)) > 0) {
+		pid_t *pids = xcalloc(n, sizeof(*pids));
+
+		/* Answering may fork and reap: children are found again by pid. */
+		for (size_t i = 1; i < n; i++)
+			pids[i] = m->ch[idx[i]].pid;
+		for (size_t i = 1; i < n && !m->is_child; i++) {
+			size_t k;
+
+			if (fds[i].revents == 0)
+				continue;
+			for (k = 0; k < m->n_ch && m->ch[k].pid != pids[i]; k++)
+				;
+			if (k < m->n_ch && m->ch[k].chan == fds[i].fd)
+				master_chan(m, k, fds[i].revents);
+		}
+		free(pids);
+		if (m->installed && !m->is_child && !m->stopping) {
+			master_swap(m);
+			for (size_t k = 0; k < m->n_ch && !m->is_child; k++)
+				if (m->ch[k].chan != -1 && m->ch[k].out.len > 0 &&
+				    chan_flush(m->ch[k].chan, &m->ch[k].out,
+				    &m->ch[k].off) == -1)
+					child_forget(&m->ch[k]);
+		}
+		if (!m->is_child && (fds[0].revents & POLLIN) &&
+		    read(m->sigfd, &ssi, sizeof(ssi)) == (ssize_t)sizeof(ssi))
+			sig = (int)ssi.ssi_signo;
+	}
+	free(fds);
+	free(idx);
+	return sig;
+}
+
 /* The master only watches: it reloads on SIGHUP, forwards SIGTERM/SIGINT,
  * reaps the workers and restarts one that died. Returns from a forked child
  * too, with m->is_child set, so that the child unwinds through main's cleanup. */
@@ -254,7 +471,6 @@ master_run(struct master *m, const sigset_t *wait_set)
 		log_info("%d worker%s started", m->n_slots, m->n_slots == 1 ? "" : "s");
 	for (;;) {
 		struct timespec ts = { 0, MASTER_TICK_MS * 1000000L };
-		siginfo_t si;
 		long now;
 		int sig;
 
@@ -265,7 +481,14 @@ master_run(struct master *m, const sigset_t *wait_set)
 		}
 		if (m->stopping && m->n_ch == 0)
 			break;
-		sig = sigtimedwait(wait_set, &si, &ts);
+		sig = master_wait(m, wait_set, &ts);
+		if (m->is_child)
+			return;		/* a worker forked there, now done */
+		if (m->installed && !m->stopping) {
+			master_swap(m);
+			if (m->is_child)
+				return;
+		}
 		if (sig == SIGTERM || sig == SIGINT) {
 			master_stop(m, sig);
 		} else if (sig == SIGHUP && !m->stopping) {
@@ -341,6 +564,7 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	block = wait_set;
 	sigaddset(&block, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &block, &oldmask);
+	m.sigfd = signalfd(-1, &wait_set, SFD_CLOEXEC | SFD_NONBLOCK);
 	master_run(&m, &wait_set);
 	if (m.is_child) {
 		/* A worker's copies: its sockets and children went at the fork. */
@@ -349,6 +573,10 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		return m.child_rc;
 	}
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	if (m.sigfd != -1)
+		close(m.sigfd);
+	for (size_t k = 0; k < m.n_ch; k++)
+		child_forget(&m.ch[k]);
 	lsocks_free(&m.ls);
 	ratelimit_table_free(m.limits);
 	sandbox_board_free(m.board);

@@ -174,8 +174,12 @@ goph_list_page(void *arg, const char *key, struct buf *body)
 	goph_page(arg, key, '1', NULL, body, NULL);
 }
 
+/*
+ * The generated Gemini pages. at[i] gets the index in L->gem of member i's
+ * page, for the search index, which is built before the table is sorted.
+ */
 static void
-render_generated(struct loader *L, const struct network *n, const char *caps)
+render_gemini_generated(struct loader *L, const struct network *n, size_t *at)
 {
 	const struct render_opts *ro = L->ro;
 	struct buf b = { 0 };
@@ -195,6 +199,7 @@ render_generated(struct loader *L, const struct network *n, const char *caps)
 		b.len = 0;
 		render_gemtext_member(n, &n->members[i], ro, &b);
 		key = xasprintf("/members/%s.gmi", n->members[i].id);
+		at[i] = L->gem.n;
 		gem_page(L, key, GEMTEXT_MIME, b.data, b.len, NULL);
 		free(key);
 	}
@@ -206,18 +211,29 @@ render_generated(struct loader *L, const struct network *n, const char *caps)
 	e->r.len = e->r.body_off = strlen((char *)e->r.data);
 	e->r.mime = GEMTEXT_MIME;
 	e->r.generated = e->r.search = 1;
+}
+
+/* The generated Gopher pages; the member documents come from the batch. */
+static void
+render_gopher_generated(struct loader *L, const struct network *n,
+    const char *caps, struct doc_batch *batch)
+{
+	const struct render_opts *ro = L->ro;
+	struct buf b = { 0 }, *docs;
+	char *key;
 
 	render_gopher_root(n, ro, &b);
 	goph_page(L, "", '1', NULL, &b, NULL);
 	render_gopher_members(n, ro, goph_list_page, L);
 	render_gopher_join(n, ro, &b);
 	goph_page(L, "/join.txt", '0', "text/plain; charset=utf-8", &b, NULL);
+	docs = render_docs_finish(batch);
 	for (size_t i = 0; i < n->n_members; i++) {
-		render_gopher_member(n, &n->members[i], ro, &b);
 		key = xasprintf("/members/%s.txt", n->members[i].id);
-		goph_page(L, key, '0', "text/plain; charset=utf-8", &b, NULL);
+		goph_page(L, key, '0', "text/plain; charset=utf-8", &docs[i], NULL);
 		free(key);
 	}
+	free(docs);
 	/* /search with no query: a hint and the search item. */
 	render_gopher_search(ro, "", NULL, &b);
 	goph_page(L, "/search", '7', NULL, &b, NULL);
@@ -612,18 +628,18 @@ add_port(struct site *s, int port)
 }
 
 /* For the search index: the Gemini page of member m (the body only). */
+struct member_pages {
+	const struct loader  *L;
+	const struct network *net;
+	const size_t         *at;
+};
+
 static const char *
 member_page(void *arg, const struct member *m, size_t *len)
 {
-	const struct site *s = arg;
-	char *key = xasprintf("/members/%s.gmi", m->id);
-	const struct resource *r = site_gemini(s, key);
+	const struct member_pages *mp = arg;
+	const struct resource *r = &mp->L->gem.v[mp->at[m - mp->net->members]].r;
 
-	free(key);
-	if (r == NULL) {
-		*len = 0;
-		return NULL;
-	}
 	*len = r->len - r->body_off;
 	return (const char *)r->data + r->body_off;
 }
@@ -631,8 +647,11 @@ member_page(void *arg, const struct member *m, size_t *len)
 struct site *
 site_build(struct config *cfg, struct diag *d)
 {
+	struct member_pages mp;
+	struct doc_batch *batch;
 	struct site *s;
 	struct loader L;
+	size_t *at;
 
 	if (cfg->n_hosts == 0 || cfg->hosts[0].name == NULL) {
 		diag_add(d, NULL, 0, NULL, "no hostname to serve");
@@ -653,12 +672,28 @@ site_build(struct config *cfg, struct diag *d)
 	for (size_t i = 0; i < cfg->n_gemini_listen; i++)
 		add_port(s, cfg->gemini_listen[i].port);
 	s->caps = caps_txt(cfg);
+	if (cfg->n_editors > 0)
+		s->edit_host = xstrdup(cfg->editing_host != NULL ?
+		    cfg->editing_host : cfg->hosts[0].name);
 
 	memset(&L, 0, sizeof(L));
 	L.cfg = cfg;
 	L.d = d;
 	L.ro = &s->ro;
-	render_generated(&L, &cfg->net, s->caps);
+	/*
+	 * The Gopher member documents render on a second thread while this one
+	 * renders the Gemini pages and indexes them for search. The index keeps
+	 * pointers into the pages, which stay where they are as the table sorts.
+	 */
+	batch = render_docs_start(&cfg->net, &s->ro);
+	at = xcalloc(cfg->net.n_members + 1, sizeof(*at));
+	render_gemini_generated(&L, &cfg->net, at);
+	mp.L = &L;
+	mp.net = &cfg->net;
+	mp.at = at;
+	s->search = search_build(&cfg->net, member_page, &mp);
+	free(at);
+	render_gopher_generated(&L, &cfg->net, s->caps, batch);
 	load_capsule(&L);
 	table_finish(&L, &L.goph);
 	drop_shadowed_index(&L.goph, 1);
@@ -668,7 +703,6 @@ site_build(struct config *cfg, struct diag *d)
 	s->gemini = table_export(&L.gem, &s->n_gemini);
 	s->gopher = table_export(&L.goph, &s->n_gopher);
 	free(L.root);
-	s->search = search_build(&cfg->net, member_page, s);
 	network_free(&cfg->net);
 	/*
 	 * What loading left behind (libconfig's tree of the whole file, the
@@ -703,6 +737,7 @@ site_free(struct site *s)
 	free(s->hostname);
 	free(s->network_name);
 	free(s->caps);
+	free(s->edit_host);
 	free(s);
 }
 

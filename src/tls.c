@@ -296,10 +296,23 @@ servername_cb(SSL *ssl, int *alert, void *arg)
 		if (host_matches(sni, len, t->names[i])) {
 			if (SSL_set_SSL_CTX(ssl, t->ctx[i]) == NULL)
 				return SSL_TLSEXT_ERR_ALERT_FATAL;
+			/* SSL_set_SSL_CTX takes the certificate, not the
+			 * verify mode: whether to ask for a client's. */
+			SSL_set_verify(ssl, SSL_CTX_get_verify_mode(t->ctx[i]),
+			    SSL_CTX_get_verify_callback(t->ctx[i]));
 			break;
 		}
 	}
 	return SSL_TLSEXT_ERR_OK;
+}
+
+/* Client certificates are identities, not claims checked against a CA. */
+static int
+accept_any_cert(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
 }
 
 static SSL_CTX *
@@ -354,8 +367,13 @@ make_ctx(struct tls *t, const struct host_conf *h, struct diag *d)
 	    sizeof(SESSION_ID_CTX) - 1);
 	/* No CertificateRequest: no page uses client certificates, and asking
 	 * costs every reader about 100 bytes a full handshake (70 from us, 30
-	 * back from a client with nothing to send). */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	 * back from a client with nothing to send). Only the editing hostname
+	 * asks (server.editors): any certificate is taken, self-signed as
+	 * Gemini clients make them, and titan.c checks its fingerprint. */
+	if (h->editing)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert);
+	else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 
 	if (access(h->cert, F_OK) == -1 && access(h->key, F_OK) == -1) {
 		if (generate_cert(h, d) == -1)

@@ -191,13 +191,66 @@ worker_listen(struct worker *w, const struct wsock *socks, size_t n)
 }
 
 
+/* Editing: frames from the master, each the reply to one connection's request. */
+static void
+chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct chan_msg m;
+	size_t used;
+	int r, broken;
+
+	(void)what;
+	broken = chan_fill(fd, &w->chan_in) == -1;
+	while ((r = chan_unpack(w->chan_in.data, w->chan_in.len, CHAN_MAX, &m,
+	    &used)) == 1) {
+		conn_edit_reply(w, m.id, &m);
+		chan_consume(&w->chan_in, used);
+	}
+	if (r == -1 || broken) {
+		/* The master went away (or spoke nonsense): no reply will come. */
+		event_del(w->chan_ev);
+		if (w->chan_wev != NULL)
+			event_del(w->chan_wev);
+		close(w->chan_fd);
+		w->chan_fd = -1;
+		conn_edit_reply(w, 0, NULL);
+	}
+}
+
+static void
+chan_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)what;
+	if (chan_flush(fd, &w->chan_out, &w->chan_off) == 0)
+		event_add(w->chan_wev, NULL);
+}
+
+uint32_t
+worker_edit_send(struct worker *w, const struct edit_req *e)
+{
+	uint32_t id;
+
+	if (w->chan_fd == -1)
+		return 0;
+	if (++w->chan_next == 0)
+		w->chan_next = 1;
+	id = w->chan_next;
+	titan_send(e, id, &w->chan_out);
+	if (chan_flush(w->chan_fd, &w->chan_out, &w->chan_off) == 0)
+		event_add(w->chan_wev, NULL);
+	return id;
+}
+
 /* One worker: its own event loop on its slot's sockets; returns its exit
  * status. The signals it handles are blocked by the caller and unblocked here,
  * once the loop can take them. */
 int
 worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks,
     int id, const sigset_t *oldmask, const struct privs *p, struct rl_table *limits,
-    struct sandbox_board *board)
+    struct sandbox_board *board, int chan_fd)
 {
 	const struct config *cfg = g->cfg;
 	struct event_config *ec;
@@ -210,6 +263,7 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 	w.site = g->site;
 	w.tls = g->tls;
 	w.max_conns = cfg->max_connections > 0 ? cfg->max_connections : 1024;
+	w.chan_fd = chan_fd;
 	/* Opened before the chroot and the change of user: the file may be
 	 * outside the one and not writable by the other. */
 	log_init(cfg->access_log, cfg->log_anonymise, id);
@@ -253,12 +307,24 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 	w.sig_int = evsignal_new(w.base, SIGINT, stop_cb, &w);
 	w.sig_retire = evsignal_new(w.base, SIGUSR2, retire_cb, &w);
 	w.resume_ev = evtimer_new(w.base, resume_cb, &w);
+	if (w.chan_fd != -1) {
+		evutil_make_socket_nonblocking(w.chan_fd);
+		w.chan_ev = event_new(w.base, w.chan_fd, EV_READ | EV_PERSIST,
+		    chan_cb, &w);
+		w.chan_wev = event_new(w.base, w.chan_fd, EV_WRITE, chan_write_cb,
+		    &w);
+		if (w.chan_ev == NULL || w.chan_wev == NULL ||
+		    event_add(w.chan_ev, NULL) == -1) {
+			log_error("cannot watch the master's channel");
+			rc = 1;
+		}
+	}
 	if (w.sig_term == NULL || w.sig_int == NULL || w.sig_retire == NULL ||
 	    w.resume_ev == NULL || event_add(w.sig_term, NULL) == -1 ||
 	    event_add(w.sig_int, NULL) == -1 || event_add(w.sig_retire, NULL) == -1) {
 		log_error("cannot set up signal handling");
 		rc = 1;
-	} else {
+	} else if (rc == 0) {
 		worker_listen(&w, socks, n_socks);
 		/* It holds all it serves now: from here on, only serving. */
 		if (sandbox_enter(cfg, board, id - 1, w.base) == -1)
@@ -293,6 +359,14 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 		event_free(w.sig_retire);
 	if (w.resume_ev)
 		event_free(w.resume_ev);
+	if (w.chan_ev)
+		event_free(w.chan_ev);
+	if (w.chan_wev)
+		event_free(w.chan_wev);
+	if (w.chan_fd != -1)
+		close(w.chan_fd);
+	buf_free(&w.chan_out);
+	buf_free(&w.chan_in);
 	ratelimit_free(w.rl);
 	free(w.ls);
 	event_base_free(w.base);

@@ -29,8 +29,13 @@ break_before(const char *s, const char *brk, size_t i)
 static size_t
 cp_len(const char *s, size_t n, size_t i, ucs4_t *uc)
 {
-	int l = u8_mbtouc(uc, (const uint8_t *)s + i, n - i);
+	int l;
 
+	if ((unsigned char)s[i] < 0x80) {	/* most text: skip the decoder */
+		*uc = (unsigned char)s[i];
+		return 1;
+	}
+	l = u8_mbtouc(uc, (const uint8_t *)s + i, n - i);
 	return l > 0 ? (size_t)l : 1;
 }
 
