@@ -256,6 +256,26 @@ version_name(const char *vdir, const char *who)
 	}
 }
 
+/* Files named PREFIX* in folder dirfd: what a store killed midway left. Only
+ * the master stores, one upload at a time, so none of them is in use. */
+static void
+remove_stale(int dirfd, const char *prefix)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dp = fd != -1 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (dp == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dp)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			unlinkat(dirfd, de->d_name, 0);
+	closedir(dp);
+}
+
 static int
 ensure_dir(const char *dir)
 {
@@ -311,6 +331,10 @@ store_dataset(const struct editor_env *env, const struct chan_msg *m,
 		meta = xasprintf("cannot make the state folder %s: %s",
 		    cfg->state_dir, strerror(errno));
 		goto done;
+	}
+	if ((fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		remove_stale(fd, ".upload-");
+		close(fd);
 	}
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		status = 40;
@@ -461,6 +485,7 @@ store_capsule(const struct editor_env *env, const struct chan_msg *m,
 			}
 		}
 	}
+	remove_stale(dfd, ".titan-");
 	snprintf(tmp, sizeof(tmp), ".titan-%08lx", (unsigned long)random());
 	if (write_new(dfd, tmp, m->part[2], m->n[2], 0644) == -1) {
 		status = 40;

@@ -404,6 +404,11 @@ tit_kill_at() {
 	fi
 	"$KILNET" -t -c "$conf" >"$T/w/t$ms.out" 2>&1 ||
 		{ cat "$T/w/t$ms.out"; fail "kill at $ms ms: kilnet -t refuses"; return 1; }
+	# a store killed midway may leave its temporary file: the next store removes it
+	tit_upload "$T/w/again$ms" /network.conf "$T/w/new.conf"
+	tit_expect_status "kill at $ms ms: the next upload" 30 "$T/w/again$ms"
+	[ -z "$(find "$st" -maxdepth 1 -name '.upload-*')" ] ||
+		{ fail "kill at $ms ms: a temporary file left after the next store"; return 1; }
 	stop_kilnet "$KPID"
 }
 
