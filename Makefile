@@ -75,7 +75,7 @@ build/asan/%.o: src/%.c $(wildcard src/*.h) | build
 build:
 	mkdir -p build/asan
 
-tests/bin/%: tests/%.c
+tests/bin/%: tests/%.c $(wildcard tests/*.h)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 

@@ -47,9 +47,6 @@
 #define MAX_CONN_MAX          1000000
 /* The same ceiling as the --workers option. */
 #define WORKERS_MAX           256
-/* RFC 1035 2.3.4: 63 bytes a label, 255 a name on the wire (253 as text). */
-#define HOSTNAME_MAX          253
-#define LABEL_MAX             63
 
 static const char *const default_gemini_listen[] = {
 	"0.0.0.0:1965", "[::]:1965", NULL
@@ -181,51 +178,6 @@ config_parse_listen(const char *s, struct listen_addr *la)
 	return parse_listen(s, la, &why);
 }
 
-/* Hostnames go into certificate file names, SNI matching and links: only
- * the letters, digits, dots and hyphens of RFC 1123 names, in lower case. */
-int
-config_check_hostname(const char *s, const char **why)
-{
-	size_t label = 0;
-	const char *p;
-
-	if (strlen(s) > HOSTNAME_MAX) {
-		*why = "is longer than 253 bytes";
-		return -1;
-	}
-	for (p = s; ; p++) {
-		if (*p == '.' || *p == '\0') {
-			if (label == 0) {
-				*why = "has an empty label (\"..\", or a '.' at "
-				    "an end)";
-				return -1;
-			}
-			if (p[-1] == '-') {
-				*why = "has a label that ends with '-'";
-				return -1;
-			}
-			if (*p == '\0')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (*p >= 'A' && *p <= 'Z') {
-			*why = "has upper-case letters; write hostnames in lower "
-			    "case";
-			return -1;
-		}
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    (*p == '-' && label > 0))) {
-			*why = "is not a hostname (letters a-z, digits, '-' and "
-			    "'.' only, e.g. \"example.org\")";
-			return -1;
-		}
-		if (++label > LABEL_MAX) {
-			*why = "has a label longer than 63 bytes";
-			return -1;
-		}
-	}
-}
 
 
 /* ---------------------------------------------------------- server settings */
@@ -266,7 +218,7 @@ load_hostnames(struct loader *ld, const config_setting_t *srv)
 		v = config_setting_get_string(e);
 		if (ld_check_text(ld, e, epath, v) == -1)
 			goto next;
-		if (config_check_hostname(v, &why) == -1) {
+		if (ld_check_hostname(v, &why) == -1) {
 			ld_report(ld, e, epath, "%s", why);
 			goto next;
 		}

@@ -94,7 +94,7 @@ load_editing_host(struct loader *ld, const config_setting_t *srv)
 		free(path);
 		return;
 	}
-	if (config_check_hostname(v, &why) == -1) {
+	if (ld_check_hostname(v, &why) == -1) {
 		ld_report(ld, s, path, "%s", why);
 		free(v);
 		free(path);

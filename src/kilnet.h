@@ -590,13 +590,12 @@ struct server_gen {
 	struct site    *site;
 	struct tls     *tls;
 };
-/* Frees the parts that are there and empties *g. */
+/* generation.c: frees the parts that are there and empties *g. */
 void        server_gen_free(struct server_gen *);
 /* Builds a new generation from the same sources as the first (the config file
- * and the command line): 0, or -1 with every error already logged. */
-/* A whole new generation from the config; DATASET (not NULL): the dataset
- * from that file instead (an upload being checked). With d, problems are
- * left there for the caller, else logged. 0, or -1 (and *out empty). */
+ * and the command line); with DATASET (not NULL), the dataset from that file
+ * instead (an upload being checked). With d, problems are left there for the
+ * caller, else logged. 0, or -1 (and *out empty). */
 typedef int (*server_reload_fn)(void *arg, const char *dataset,
 	    struct server_gen *out, struct diag *d);
 

@@ -300,3 +300,52 @@ ld_get_paragraphs(struct loader *ld, const config_setting_t *group,
 	free(path);
 }
 
+/* RFC 1035 2.3.4: 63 bytes a label, 255 a name on the wire (253 as text). */
+#define HOSTNAME_MAX          253
+#define LABEL_MAX             63
+
+/* Hostnames go into certificate file names, SNI matching and links: only
+ * the letters, digits, dots and hyphens of RFC 1123 names, in lower case. */
+int
+ld_check_hostname(const char *s, const char **why)
+{
+	size_t label = 0;
+	const char *p;
+
+	if (strlen(s) > HOSTNAME_MAX) {
+		*why = "is longer than 253 bytes";
+		return -1;
+	}
+	for (p = s; ; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0) {
+				*why = "has an empty label (\"..\", or a '.' at "
+				    "an end)";
+				return -1;
+			}
+			if (p[-1] == '-') {
+				*why = "has a label that ends with '-'";
+				return -1;
+			}
+			if (*p == '\0')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (*p >= 'A' && *p <= 'Z') {
+			*why = "has upper-case letters; write hostnames in lower "
+			    "case";
+			return -1;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    (*p == '-' && label > 0))) {
+			*why = "is not a hostname (letters a-z, digits, '-' and "
+			    "'.' only, e.g. \"example.org\")";
+			return -1;
+		}
+		if (++label > LABEL_MAX) {
+			*why = "has a label longer than 63 bytes";
+			return -1;
+		}
+	}
+}

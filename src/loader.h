@@ -68,8 +68,8 @@ void    ld_get_paragraphs(struct loader *, const config_setting_t *group,
 	    const char *gpath, const char *name, int nonempty,
 	    struct paragraphs *out);
 
-/* config.c: 0, or -1 with why (a hostname's syntax, RFC 1035). */
-int     config_check_hostname(const char *, const char **why);
+/* A hostname's syntax (RFC 1123, lower case): 0, or -1 with why. */
+int     ld_check_hostname(const char *, const char **why);
 /* config_edit.c: server.editors, editing_hostname, max_upload, upload_timeout
  * and state_dir (srv may be NULL: the defaults). After the hostnames. */
 void    config_load_editing(struct loader *, const config_setting_t *srv);

@@ -518,18 +518,6 @@ master_run(struct master *m, const sigset_t *wait_set)
 	}
 }
 
-void
-server_gen_free(struct server_gen *g)
-{
-	tls_free(g->tls);
-	site_free(g->site);
-	if (g->cfg != NULL) {
-		config_free(g->cfg);
-		free(g->cfg);
-	}
-	memset(g, 0, sizeof(*g));
-}
-
 int
 server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 {

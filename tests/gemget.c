@@ -6,17 +6,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -30,6 +23,9 @@
 #define EX_USAGE    2
 #define EX_NOTIFY   3   /* the connection ended without close_notify */
 #define EX_TIMEOUT  4
+
+#define CLIENT_NAME "gemget"
+#include "client.h"
 
 static const char usage_text[] =
 "usage: gemget [--sni NAME | --no-sni] [--no-crlf] [--slow MS] [--cert-out FILE]\n"
@@ -114,19 +110,6 @@ struct opts {
 	const char *first;        /* sent before anything else, or NULL */
 };
 
-/* The timeout covers everything, connect included: a SIGALRM ends the process. */
-static void
-on_alarm(int sig)
-{
-	static const char msg[] = "gemget: timeout\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0) {
-		/* nothing more to do */
-	}
-	_exit(EX_TIMEOUT);
-}
-
 static void
 die_usage(const char *msg, const char *arg)
 {
@@ -176,78 +159,6 @@ decode_request(const char *s, unsigned char *out)
 	return n;
 }
 
-static int
-bind_local(int fd, int family, const char *addr)
-{
-	struct sockaddr_in a4;
-	struct sockaddr_in6 a6;
-	int r = -1;
-
-	memset(&a4, 0, sizeof(a4));
-	memset(&a6, 0, sizeof(a6));
-	if (family == AF_INET && inet_pton(AF_INET, addr, &a4.sin_addr) == 1) {
-		a4.sin_family = AF_INET;
-		r = bind(fd, (struct sockaddr *)&a4, sizeof(a4));
-	} else if (family == AF_INET6 && inet_pton(AF_INET6, addr, &a6.sin6_addr) == 1) {
-		a6.sin6_family = AF_INET6;
-		r = bind(fd, (struct sockaddr *)&a6, sizeof(a6));
-	} else {
-		errno = EINVAL;
-	}
-	if (r == -1)
-		fprintf(stderr, "gemget: --bind %s: %s\n", addr, strerror(errno));
-	return r;
-}
-
-static int
-tcp_connect(const char *host, const char *port, const struct opts *o)
-{
-	struct addrinfo hints, *res, *ai;
-	int fd = -1, rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		fprintf(stderr, "gemget: %s port %s: %s\n", host, port, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-		if (fd == -1)
-			continue;
-		/* Before connect: the window offered to the server follows it. */
-		if (o->rcvbuf > 0)
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ (int)o->rcvbuf },
-			    sizeof(int));
-		if (o->bind != NULL && bind_local(fd, ai->ai_family, o->bind) == -1) {
-			close(fd);
-			fd = -1;
-			break;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			int one = 1;
-
-			/* The request must not wait for the ACK of the handshake's
-			 * last flight (Nagle), like interactive clients do. */
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			break;
-		}
-		rc = errno;
-		close(fd);
-		fd = -1;
-		errno = rc;
-	}
-	if (fd == -1)
-		fprintf(stderr, "gemget: connect to %s port %s: %s\n", host, port,
-		    strerror(errno));
-	freeaddrinfo(res);
-	return fd;
-}
-
-static void
-sleep_ms(long ms);
-
 /* Reads the response in pieces of o->read_size, pausing o->read_slow_ms after
  * each: a slow reader, for the server's write deadline. */
 static size_t
@@ -260,46 +171,6 @@ read_piece(const struct opts *o, size_t cap)
 	first = 0;
 	return o->read_size > 0 && (size_t)o->read_size < cap ? (size_t)o->read_size
 	    : cap;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static void
-write_stdout(const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(1, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("gemget: stdout");
-			exit(EX_FAIL);
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-}
-
-static void
-print_ssl_errors(void)
-{
-	unsigned long e;
-	char buf[256];
-
-	while ((e = ERR_get_error()) != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		fprintf(stderr, "gemget:   %s\n", buf);
-	}
 }
 
 /* Sends req (all at once or byte by byte); a failure stops sending only: the
@@ -465,10 +336,7 @@ run_tls(int fd, const unsigned char *req, size_t n, const struct opts *o)
 				SSL_set_session(ssl, sess);
 		}
 	}
-	if ((r = SSL_connect(ssl)) != 1) {
-		fprintf(stderr, "gemget: TLS handshake failed (SSL error %d)\n",
-		    SSL_get_error(ssl, r));
-		print_ssl_errors();
+	if (tls_handshake(ssl) == -1) {
 		rc = EX_FAIL;
 		goto out;
 	}
@@ -512,8 +380,6 @@ int
 main(int argc, char **argv)
 {
 	struct opts o = { .sni = "localhost", .crlf = 1, .timeout = 15 };
-	struct sigaction sa;
-	struct itimerval it;
 	unsigned char *req;
 	size_t n;
 	char *end;
@@ -570,14 +436,7 @@ main(int argc, char **argv)
 	if (argc - optind != 3)
 		die_usage("expected HOST PORT REQUEST", NULL);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	memset(&it, 0, sizeof(it));
-	it.it_value.tv_sec = (time_t)o.timeout;
-	it.it_value.tv_usec = (suseconds_t)((o.timeout - (double)(time_t)o.timeout) * 1e6);
-	setitimer(ITIMER_REAL, &it, NULL);
+	start_timeout(o.timeout, "gemget: timeout\n", EX_TIMEOUT);
 
 	req = malloc(strlen(argv[optind + 2]) + 3);
 	if (req == NULL)
@@ -587,7 +446,8 @@ main(int argc, char **argv)
 		req[n++] = '\r';
 		req[n++] = '\n';
 	}
-	if ((fd = tcp_connect(argv[optind], argv[optind + 1], &o)) == -1) {
+	fd = tcp_connect(argv[optind], argv[optind + 1], o.rcvbuf, o.bind);
+	if (fd == -1) {
 		free(req);
 		return EX_FAIL;
 	}

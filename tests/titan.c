@@ -12,17 +12,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -33,6 +27,9 @@
 #define EX_USAGE  2
 
 #define ALARM_SECONDS 20
+
+#define CLIENT_NAME "titan"
+#include "client.h"
 
 static const char usage_text[] =
 "usage: titan --port P [--host ADDR] [--sni NAME] [--cert FILE --key FILE]\n"
@@ -92,18 +89,6 @@ static size_t received;
 static int    saw_newline;
 
 static void
-on_alarm(int sig)
-{
-	static const char msg[] = "titan: timeout (20 s)\n";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0) {
-		/* nothing more to do */
-	}
-	_exit(saw_newline ? EX_OK : EX_FAIL);
-}
-
-static void
 usage_error(const char *what, const char *arg)
 {
 	fprintf(stderr, "titan: %s%s%s\n%s", what, arg ? ": " : "", arg ? arg : "",
@@ -123,27 +108,6 @@ parse_count(const char *opt, const char *s)
 	if (end == s || *end != '\0' || errno != 0 || v < 0)
 		usage_error(opt, s);
 	return v;
-}
-
-static void
-sleep_ms(long long ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static void
-print_ssl_errors(void)
-{
-	unsigned long e;
-	char buf[256];
-
-	while ((e = ERR_get_error()) != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		fprintf(stderr, "titan:   %s\n", buf);
-	}
 }
 
 /* The whole of a file, binary; NULL (and a message) on error. */
@@ -220,62 +184,17 @@ make_request_line(const char *url, unsigned long long size, size_t *len)
 	return out;
 }
 
-static int
-tcp_connect(const char *host, const char *port)
-{
-	struct addrinfo hints, *res, *ai;
-	int fd = -1, rc, saved = 0;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		fprintf(stderr, "titan: %s port %s: %s\n", host, port, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-		if (fd == -1) {
-			saved = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			int one = 1;
-
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			break;
-		}
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	if (fd == -1)
-		fprintf(stderr, "titan: connect to %s port %s: %s\n", host, port,
-		    strerror(saved));
-	freeaddrinfo(res);
-	return fd;
-}
-
+/* Copies response bytes to stdout, noting whether a header has come: from the
+ * first LF on, even a timeout ends with EX_OK. */
 static void
-write_stdout(const void *p, size_t n)
+print_response(const void *p, size_t n)
 {
-	const char *c = p;
-
-	if (memchr(p, '\n', n) != NULL)
+	if (memchr(p, '\n', n) != NULL) {
 		saw_newline = 1;
-	received += n;
-	while (n > 0) {
-		ssize_t w = write(1, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("titan: stdout");
-			exit(EX_FAIL);
-		}
-		c += w;
-		n -= (size_t)w;
+		timeout_status = EX_OK;
 	}
+	received += n;
+	write_stdout(p, n);
 }
 
 /* Waits until fd is ready for events (or the alarm ends the process). */
@@ -300,7 +219,7 @@ read_some(SSL *ssl, int *want_write)
 	*want_write = 0;
 	r = SSL_read(ssl, buf, (int)sizeof(buf));
 	if (r > 0) {
-		write_stdout(buf, (size_t)r);
+		print_response(buf, (size_t)r);
 		return 1;
 	}
 	err = SSL_get_error(ssl, r);
@@ -406,10 +325,9 @@ main(int argc, char **argv)
 	unsigned char *body = NULL, *out;
 	size_t body_len = 0, line_len, send_len;
 	char *line, *default_url = NULL;
-	struct sigaction sa;
 	SSL_CTX *ctx;
 	SSL *ssl;
-	int c, fd, r, flags;
+	int c, fd, flags;
 
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
@@ -446,11 +364,7 @@ main(int argc, char **argv)
 	if (*sni == '\0')
 		sni = NULL;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	alarm(ALARM_SECONDS);
+	start_timeout(ALARM_SECONDS, "titan: timeout (20 s)\n", EX_FAIL);
 
 	if (url == NULL) {
 		size_t n = strlen(sni ? sni : host) + strlen(port) + 32;
@@ -499,7 +413,7 @@ main(int argc, char **argv)
 			return EX_FAIL;
 		}
 	}
-	if ((fd = tcp_connect(host, port)) == -1)
+	if ((fd = tcp_connect(host, port, 0, NULL)) == -1)
 		return EX_FAIL;
 	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
 		print_ssl_errors();
@@ -507,12 +421,8 @@ main(int argc, char **argv)
 	}
 	if (sni != NULL)
 		SSL_set_tlsext_host_name(ssl, sni);
-	if ((r = SSL_connect(ssl)) != 1) {
-		fprintf(stderr, "titan: TLS handshake failed (SSL error %d)\n",
-		    SSL_get_error(ssl, r));
-		print_ssl_errors();
+	if (tls_handshake(ssl) == -1)
 		return EX_FAIL;
-	}
 	/* The rest non-blocking: sending the body watches for an early answer. */
 	flags = fcntl(fd, F_GETFL);
 	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
