@@ -85,6 +85,9 @@ chan_flush(int fd, struct buf *out, size_t *off)
 			return -1;
 		*off += (size_t)n;
 	}
+	/* An upload's frame is up to server.max_upload: not kept once sent. */
+	if (out->cap > 65536)
+		buf_free(out);
 	out->len = 0;
 	*off = 0;
 	return 1;
