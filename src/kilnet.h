@@ -487,6 +487,10 @@ typedef struct ssl_st SSL;
  * with the reply to give (60, 61, 59 ...) in out. */
 int   titan_request(const struct config *, SSL *, const unsigned char *req,
 	    size_t len, struct edit_req *e, struct reply *out);
+/* What titan_request checks after the certificate: the URL's Titan
+ * parameters and the path (pure, for the fuzzer too); e->fp is left empty. */
+int   titan_parse(const struct config *, const unsigned char *req, size_t len,
+	    struct edit_req *e, struct reply *out);
 /* The frame that carries e to the master. */
 void  titan_send(const struct edit_req *e, uint32_t id, struct buf *out);
 /* The master's reply frame as the client's reply. */

@@ -122,6 +122,7 @@ titan_params(char *params, const struct config *cfg, struct edit_req *e,
 			have_size = 1;
 		} else if (strncmp(p, "mime=", 5) == 0) {
 			free(e->mime);
+			e->mime = NULL;	/* url_decode leaves it alone when it fails */
 			if (url_decode(p + 5, &e->mime, &(size_t){ 0 }) != 0)
 				return R_BADPARAM;
 		} else if (strncmp(p, "token=", 6) != 0) {
@@ -139,6 +140,27 @@ int
 titan_request(const struct config *cfg, SSL *ssl, const unsigned char *req,
     size_t len, struct edit_req *e, struct reply *out)
 {
+	char fp[65];
+
+	memset(e, 0, sizeof(*e));
+	if (ssl == NULL || peer_fingerprint(ssl, fp) == -1) {
+		say(out, R_NOCERT);
+		return -1;
+	}
+	if (!config_is_editor(cfg, fp)) {
+		say(out, R_NOTED);
+		return -1;
+	}
+	if (titan_parse(cfg, req, len, e, out) == -1)
+		return -1;
+	memcpy(e->fp, fp, sizeof(fp));
+	return 0;
+}
+
+int
+titan_parse(const struct config *cfg, const unsigned char *req, size_t len,
+    struct edit_req *e, struct reply *out)
+{
 	char url[GEMINI_MAX_URL + 1], norm[GEMINI_MAX_URL + 3];
 	const unsigned char *lf = memchr(req, '\n', len);
 	struct evhttp_uri *uri;
@@ -147,14 +169,6 @@ titan_request(const struct config *cfg, SSL *ssl, const unsigned char *req,
 	size_t n, dlen;
 
 	memset(e, 0, sizeof(*e));
-	if (ssl == NULL || peer_fingerprint(ssl, e->fp) == -1) {
-		say(out, R_NOCERT);
-		return -1;
-	}
-	if (!config_is_editor(cfg, e->fp)) {
-		say(out, R_NOTED);
-		return -1;
-	}
 	/* gemini.c checked the line's framing and bytes. */
 	n = lf != NULL ? (size_t)(lf - req) : len;
 	while (n > 0 && (req[n - 1] == '\r' || req[n - 1] == '\n'))

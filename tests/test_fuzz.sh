@@ -24,3 +24,4 @@ test_fuzz_replay_gopher() { replay_corpus gopher; }
 test_fuzz_replay_proxy()  { replay_corpus proxy; }
 test_fuzz_replay_config() { replay_corpus config; }
 test_fuzz_replay_escape() { replay_corpus escape; }
+test_fuzz_replay_titan()  { replay_corpus titan; }
