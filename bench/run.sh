@@ -14,6 +14,7 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 BIN=$ROOT/bench/bin
 KILNET=${KILNET:-$ROOT/kilnet}
 SCALE=${BENCH_SCALE:-1}
@@ -326,25 +327,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 chmod 600 "$W/certs/localhost.key"
 CRT=$W/certs/localhost.crt KEY=$W/certs/localhost.key
 
-# kilnet's config: the default dataset, this cert, no access log (no peer logs);
-# SETTINGS are more lines in the server group.
-kconf() {   # FILE GEMINI-PORT GOPHER-PORT WORKERS [SETTINGS]
-	cat >"$1" <<-EOF
-	server = {
-	  hostnames = [ "localhost" ];
-	  gemini = { listen = [ "127.0.0.1:$2" ]; };
-	  gopher = { listen = [ "127.0.0.1:$3" ]; };
-	  cert_dir = "$W/certs";
-	  capsule = "$ROOT/capsule";
-	  workers = $4;
-	  max_connections = $((IDLE_N + 4096));
-	  access_log = "off";
-	  ${5:-}
-	};
-	@include "$ROOT/conf/network.conf"
-	EOF
-}
-
 declare -A PORT   # PORT[server] = its port (kilnet: Gemini), GPORT[kilnet...] = Gopher
 declare -A GPORT
 
@@ -353,7 +335,8 @@ start_kilnet() {
 	local name=$1 gem goph
 	gem=$(free_port) goph=$(free_port)
 	PORT[$name]=$gem GPORT[$name]=$goph
-	kconf "$W/$name.conf" "$gem" "$goph" "$2" "${4:-}"
+	kilnet_conf "$W/$name.conf" "$gem" "$goph" "$W/certs" "$ROOT/conf/network.conf" \
+	    "workers = $2;" "max_connections = $((IDLE_N + 4096));" "${4:-}"
 	start "$name" "$3" "$KILNET" -c "$W/$name.conf" --workers "$2"
 	if ! wait_port "$gem" || ! wait_port "$goph"; then
 		say "$name is not serving (its rows are errors); its log:"

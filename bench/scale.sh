@@ -11,6 +11,7 @@
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/bench/lib.sh"
 W=$(mktemp -d /tmp/kilnet-scale.XXXXXX)
 KPIDS=
 trap '[ -n "$KPIDS" ] && kill $KPIDS 2>/dev/null; wait 2>/dev/null; rm -rf "$W"' EXIT
@@ -81,18 +82,7 @@ for n in $SIZES; do
 	FILE[$n]=$(( $(stat -c %s "$ds") / 1024 ))
 	p=$(port)
 	PORT[$n]=$p
-	cat >"$d/k.conf" <<-CONF
-	server = {
-	  hostnames = [ "localhost" ];
-	  gemini = { listen = [ "127.0.0.1:$p" ]; };
-	  gopher = { listen = [ "127.0.0.1:$((p + 1))" ]; };
-	  cert_dir = "$d/certs";
-	  capsule = "$ROOT/capsule";
-	  workers = 1;
-	  access_log = "off";
-	};
-	@include "$ds"
-	CONF
+	kilnet_conf "$d/k.conf" "$p" "$((p + 1))" "$d/certs" "$ds" "workers = 1;"
 	times=()
 	for _ in 1 2 3 4 5; do
 		t0=$(ms_now); "$ROOT/kilnet" -t -c "$d/k.conf" >/dev/null 2>&1; times+=($(( $(ms_now) - t0 )))

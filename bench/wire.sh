@@ -10,6 +10,7 @@
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/bench/lib.sh"
 RUNS=${RUNS:-9}
 W=$(mktemp -d /tmp/kilnet-wire.XXXXXX)
 NSS=()
@@ -68,18 +69,8 @@ make -s kilnet bench/bin/floor >/dev/null || { echo "wire: cannot build"; exit 1
 # kilnet, and its home page (header included) for the others
 ns_new kw-kilnet
 mkdir -p "$W/kilnet/certs"
-cat >"$W/kilnet/k.conf" <<CONF
-server = {
-  hostnames = [ "localhost" ];
-  gemini = { listen = [ "127.0.0.1:$PORT" ]; };
-  gopher = { listen = [ "127.0.0.1:$((PORT + 1))" ]; };
-  cert_dir = "$W/kilnet/certs";
-  capsule = "$ROOT/capsule";
-  workers = 1;
-  access_log = "off";
-};
-@include "$ROOT/conf/network.conf"
-CONF
+kilnet_conf "$W/kilnet/k.conf" "$PORT" "$((PORT + 1))" "$W/kilnet/certs" \
+    "$ROOT/conf/network.conf" "workers = 1;"
 ip netns exec kw-kilnet "$ROOT/kilnet" -c "$W/kilnet/k.conf" >"$W/kilnet/log" 2>&1 &
 ns_wait kw-kilnet || { echo "wire: kilnet did not start"; cat "$W/kilnet/log"; exit 1; }
 CRT=$W/kilnet/certs/localhost.crt KEY=$W/kilnet/certs/localhost.key

@@ -41,9 +41,6 @@
 /* A rate above this is a typo; it also keeps the arithmetic far from overflow. */
 #define RATE_MAX              1000000.0
 
-/* A deadline beyond a day is a typo (milliseconds for seconds), and keeps the
- * millisecond value far from INT_MAX. */
-#define TIMEOUT_MAX_S         86400
 #define MAX_CONN_MAX          1000000
 /* The same ceiling as the --workers option. */
 #define WORKERS_MAX           256
@@ -93,12 +90,8 @@ static void	 load_port(struct loader *, const config_setting_t *,
 		    const char *, int *);
 static void	 load_path(struct loader *, const config_setting_t *,
 		    const char *, const char *, char **);
-static void	 load_timeout(struct loader *, const config_setting_t *,
-		    const char *, int *);
 static void	 load_int(struct loader *, const config_setting_t *,
 		    const char *, int, int, const char *, int *);
-static void	 load_int_in(struct loader *, const config_setting_t *,
-		    const char *, const char *, int, int, const char *, int *);
 static void	 load_server(struct loader *, const config_setting_t *);
 static int	 read_config(struct loader *, config_t *);
 
@@ -358,68 +351,12 @@ load_path(struct loader *ld, const config_setting_t *srv, const char *name,
 	free(v);
 }
 
-/* Seconds in the file, as an integer or not; milliseconds in the program. */
-static void
-load_timeout(struct loader *ld, const config_setting_t *srv, const char *name,
-    int *out_ms)
-{
-	config_setting_t *s;
-	char *path;
-	double v, ms;
-	long long r;
-
-	if (srv == NULL)
-		return;
-	s = ld_child(ld, srv, "server", name, OPTIONAL, T_NUMBER, &path);
-	if (s != NULL) {
-		v = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
-		    config_setting_get_float(s) :
-		    (double)config_setting_get_int64(s);
-		if (!(v > 0))
-			ld_report(ld, s, path, "must be more than 0 seconds");
-		else if (v > TIMEOUT_MAX_S)
-			ld_report(ld, s, path, "must be at most %d seconds (a day)",
-			    TIMEOUT_MAX_S);
-		else {
-			/* Round up: 0.0001 s is a short deadline, not none. */
-			ms = v * 1000.0;
-			r = (long long)ms;
-			if ((double)r < ms)
-				r++;
-			*out_ms = (int)r;
-		}
-	}
-	free(path);
-}
-
 static void
 load_int(struct loader *ld, const config_setting_t *srv, const char *name,
     int min, int max, const char *hint, int *out)
 {
 	if (srv != NULL)
-		load_int_in(ld, srv, "server", name, min, max, hint, out);
-}
-
-static void
-load_int_in(struct loader *ld, const config_setting_t *group,
-    const char *gpath, const char *name, int min, int max, const char *hint,
-    int *out)
-{
-	config_setting_t *s;
-	char *path;
-	long long v;
-
-	s = ld_child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_INT, &path);
-	if (s != NULL) {
-		v = config_setting_get_int64(s);
-		if (v < min)
-			ld_report(ld, s, path, "must be at least %d%s", min, hint);
-		else if (v > max)
-			ld_report(ld, s, path, "must be at most %d", max);
-		else
-			*out = (int)v;
-	}
-	free(path);
+		ld_get_int(ld, srv, "server", name, min, max, hint, out);
 }
 
 /*
@@ -577,7 +514,7 @@ load_rate_limit(struct loader *ld, const config_setting_t *srv)
 		load_real(ld, rl, path, "rate", 0, RATE_MAX, &cfg->rate);
 		/* One request takes one token: a smaller bucket serves none. */
 		load_real(ld, rl, path, "burst", 1, RATE_MAX, &cfg->burst);
-		load_int_in(ld, rl, path, "max_per_address", 0, MAX_CONN_MAX,
+		ld_get_int(ld, rl, path, "max_per_address", 0, MAX_CONN_MAX,
 		    " (0: no limit)", &cfg->max_per_address);
 	}
 	load_allow(ld, rl, "server.rate_limit");
@@ -667,9 +604,9 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	cfg->handshake_timeout_ms = DEFAULT_HANDSHAKE_MS;
 	cfg->request_timeout_ms = DEFAULT_REQUEST_MS;
 	cfg->write_timeout_ms = DEFAULT_WRITE_MS;
-	load_timeout(ld, srv, "handshake_timeout", &cfg->handshake_timeout_ms);
-	load_timeout(ld, srv, "request_timeout", &cfg->request_timeout_ms);
-	load_timeout(ld, srv, "write_timeout", &cfg->write_timeout_ms);
+	ld_get_seconds(ld, srv, "server", "handshake_timeout", &cfg->handshake_timeout_ms);
+	ld_get_seconds(ld, srv, "server", "request_timeout", &cfg->request_timeout_ms);
+	ld_get_seconds(ld, srv, "server", "write_timeout", &cfg->write_timeout_ms);
 
 	cfg->max_connections = DEFAULT_MAX_CONN;
 	cfg->workers = DEFAULT_WORKERS;

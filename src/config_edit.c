@@ -18,7 +18,6 @@
 /* The largest upload anyone could mean: a dataset of 10,000 members is 11 MB. */
 #define MAX_UPLOAD_MAX        (256 * 1024 * 1024)
 #define DEFAULT_UPLOAD_MS     60000
-#define UPLOAD_TIMEOUT_MAX_S  86400
 #define DEFAULT_STATE_DIR     "state"
 
 /* "AB:cd:..." -> 64 lower-case hex digits in out (65 bytes); -1 if not a SHA-256. */
@@ -123,40 +122,17 @@ void
 config_load_editing(struct loader *ld, const config_setting_t *srv)
 {
 	struct config *cfg = ld->cfg;
-	config_setting_t *s;
-	char *path, *v = NULL;
-	double secs;
+	char *v = NULL;
 
 	cfg->max_upload = DEFAULT_MAX_UPLOAD;
 	cfg->upload_timeout_ms = DEFAULT_UPLOAD_MS;
 	if (srv != NULL) {
 		load_editors(ld, srv);
 		load_editing_host(ld, srv);
-		s = ld_child(ld, srv, "server", "max_upload", OPTIONAL,
-		    CONFIG_TYPE_INT, &path);
-		if (s != NULL) {
-			long long n = config_setting_get_int64(s);
-
-			if (n < 1 || n > MAX_UPLOAD_MAX)
-				ld_report(ld, s, path, "must be from 1 to %d bytes",
-				    MAX_UPLOAD_MAX);
-			else
-				cfg->max_upload = (int)n;
-		}
-		free(path);
-		s = ld_child(ld, srv, "server", "upload_timeout", OPTIONAL,
-		    T_NUMBER, &path);
-		if (s != NULL) {
-			secs = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
-			    config_setting_get_float(s) :
-			    (double)config_setting_get_int64(s);
-			if (!(secs > 0) || secs > UPLOAD_TIMEOUT_MAX_S)
-				ld_report(ld, s, path, "must be more than 0 and at "
-				    "most %d seconds", UPLOAD_TIMEOUT_MAX_S);
-			else
-				cfg->upload_timeout_ms = (int)(secs * 1000.0 + 0.999);
-		}
-		free(path);
+		ld_get_int(ld, srv, "server", "max_upload", 1, MAX_UPLOAD_MAX, "",
+		    &cfg->max_upload);
+		ld_get_seconds(ld, srv, "server", "upload_timeout",
+		    &cfg->upload_timeout_ms);
 		ld_get_text(ld, srv, "server", "state_dir", OPTIONAL, &v);
 	}
 	cfg->state_dir = ld_resolve(cfg->dir, v != NULL ? v : DEFAULT_STATE_DIR);

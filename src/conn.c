@@ -311,18 +311,26 @@ conn_respond(struct conn *c)
 
 /* ------------------------------------------------------------------ editing */
 
+/* No master to answer (gone, or its channel broken): a temporary failure. */
+static void
+conn_edit_unavailable(struct conn *c)
+{
+	static const char gone[] = "40 Editing is not available now\r\n";
+
+	c->reply.data = (const unsigned char *)gone;
+	c->reply.len = sizeof(gone) - 1;
+	c->reply.status = 40;
+	c->state = ST_WRITE;
+	c->deadline = now_ms() + c->w->cfg->write_timeout_ms;
+}
+
 /* The request (and an upload's whole body) goes to the master; the reply
  * comes back through conn_edit_reply. */
 static void
 conn_edit_send(struct conn *c)
 {
 	if ((c->edit_id = worker_edit_send(c->w, c->edit)) == 0) {
-		static const char gone[] = "40 Editing is not available now\r\n";
-
-		c->reply.data = (const unsigned char *)gone;
-		c->reply.len = sizeof(gone) - 1;
-		c->reply.status = 40;
-		c->state = ST_WRITE;
+		conn_edit_unavailable(c);
 		return;
 	}
 	/* The body has gone: the worker holds no copy while it waits. */
@@ -391,7 +399,6 @@ conn_read_body(struct conn *c)
 void
 conn_edit_reply(struct worker *w, uint32_t id, const struct chan_msg *m)
 {
-	static const char gone[] = "40 Editing is not available now\r\n";
 	struct conn *c, *next;
 
 	for (c = w->conns; c != NULL; c = next) {
@@ -401,13 +408,11 @@ conn_edit_reply(struct worker *w, uint32_t id, const struct chan_msg *m)
 		event_del(&c->ev);
 		if (m != NULL) {
 			titan_reply(m, &c->reply);
+			c->state = ST_WRITE;
+			c->deadline = now_ms() + w->cfg->write_timeout_ms;
 		} else {
-			c->reply.data = (const unsigned char *)gone;
-			c->reply.len = sizeof(gone) - 1;
-			c->reply.status = 40;
+			conn_edit_unavailable(c);
 		}
-		c->state = ST_WRITE;
-		c->deadline = now_ms() + w->cfg->write_timeout_ms;
 		conn_step(c);
 		if (m != NULL)
 			return;
@@ -705,14 +710,9 @@ conn_step(struct conn *c)
 			conn_edit_send(c);
 			break;
 		case ST_EDIT:
-			/* Only a timer: the master's reply wakes it (conn_edit_reply). */
-			event_assign(&c->ev, c->w->base, -1, 0, conn_cb, c);
-			{
-				struct timeval tv = ms_tv(c->deadline - now_ms());
-
-				if (event_add(&c->ev, &tv) == -1)
-					conn_close(c);
-			}
+			/* Only the deadline: the master's reply wakes it
+			 * (conn_edit_reply). */
+			conn_wait(c, 0);
 			return;
 		case ST_WRITE:
 			if (conn_write(c) != 1)

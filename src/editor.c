@@ -59,12 +59,14 @@ pause_step(const struct editor_env *env)
 		usleep((useconds_t)env->pause_ms * 1000);
 }
 
+/* The whole file NAME in folder dirfd (AT_FDCWD: a path); flags: more
+ * open(2) flags (O_NOFOLLOW in the capsule). */
 static int
-read_all(const char *path, struct buf *out)
+read_all_at(int dirfd, const char *name, int flags, struct buf *out)
 {
 	char tmp[65536];
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | flags);
 
 	if (fd == -1)
 		return -1;
@@ -362,7 +364,7 @@ store_dataset(const struct editor_env *env, const struct chan_msg *m,
 	pause_step(env);
 	first_edit = access(cur, F_OK) == -1;
 	if (first_edit && cfg->dataset_file != NULL &&
-	    read_all(cfg->dataset_file, &seed) == 0) {
+	    read_all_at(AT_FDCWD, cfg->dataset_file, 0, &seed) == 0) {
 		name = version_name(vdir, "seed");
 		vpath = xasprintf("%s/%s", vdir, name);
 		if (write_new(AT_FDCWD, vpath, seed.data, seed.len, 0600) == -1)
@@ -472,18 +474,14 @@ store_capsule(const struct editor_env *env, const struct chan_msg *m,
 			    "folder)", path);
 			goto done;
 		}
-		had = 1;
-		{
-			int fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			char b[65536];
-			ssize_t n;
-
-			if (fd != -1) {
-				while ((n = read(fd, b, sizeof(b))) > 0)
-					buf_add(&old, b, (size_t)n);
-				close(fd);
-			}
+		/* Kept, to be put back if the new site does not build. */
+		if (read_all_at(dfd, leaf, O_NOFOLLOW, &old) == -1) {
+			status = 40;
+			meta = xasprintf("%s: cannot read: %s", path,
+			    strerror(errno));
+			goto done;
 		}
+		had = 1;
 	}
 	remove_stale(dfd, ".titan-");
 	snprintf(tmp, sizeof(tmp), ".titan-%08lx", (unsigned long)random());
@@ -587,7 +585,7 @@ read_page(const struct editor_env *env, const struct chan_msg *m,
 	    version_name_ok(path + 10))
 		file = xasprintf("%s/" VERSIONS_DIR "/%s", env->cfg->state_dir,
 		    path + 10);
-	if (file == NULL || read_all(file, &b) == -1)
+	if (file == NULL || read_all_at(AT_FDCWD, file, 0, &b) == -1)
 		reply(out, m->id, 51, "Not found", NULL, 0);
 	else
 		reply(out, m->id, 20, TEXT_MIME, b.data, b.len);

@@ -134,15 +134,20 @@ check_bytes(const char *url, size_t n)
 
 /* Case-insensitive (RFC 3986 3.2.2); one trailing dot names the same host. */
 static int
-host_served(const struct site *s, const char *host)
+same_host(const char *name, const char *host)
 {
-	size_t n = strlen(host), i;
+	size_t n = strlen(host);
 
 	if (n > 0 && host[n - 1] == '.')
 		n--;
-	for (i = 0; i < s->n_hosts; i++)
-		if (strlen(s->hosts[i]) == n &&
-		    strncasecmp(s->hosts[i], host, n) == 0)
+	return strlen(name) == n && strncasecmp(name, host, n) == 0;
+}
+
+static int
+host_served(const struct site *s, const char *host)
+{
+	for (size_t i = 0; i < s->n_hosts; i++)
+		if (same_host(s->hosts[i], host))
 			return 1;
 	return 0;
 }
@@ -230,14 +235,10 @@ editing(const struct site *s, const struct evhttp_uri *uri, const char *scheme,
 {
 	static char r_titan_host[] = "53 Uploads go to the editing hostname\r\n";
 	const char *path = evhttp_uri_get_path(uri);
-	size_t n = strlen(host);
-	int on_edit_host, port = evhttp_uri_get_port(uri);
+	int on_edit_host = same_host(s->edit_host, host);
+	int port = evhttp_uri_get_port(uri);
 	char *to;
 
-	if (n > 0 && host[n - 1] == '.')
-		n--;
-	on_edit_host = strlen(s->edit_host) == n &&
-	    strncasecmp(s->edit_host, host, n) == 0;
 	if (strcasecmp(scheme, "titan") == 0) {
 		if (!on_edit_host)
 			ANSWER(out, r_titan_host);

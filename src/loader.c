@@ -349,3 +349,63 @@ ld_check_hostname(const char *s, const char **why)
 		}
 	}
 }
+
+/*
+ * A number of seconds (an integer or not) into milliseconds. A deadline beyond
+ * a day is a typo (milliseconds for seconds), and the bound keeps the
+ * millisecond value far from INT_MAX.
+ */
+void
+ld_get_seconds(struct loader *ld, const config_setting_t *group,
+    const char *gpath, const char *name, int *out_ms)
+{
+	config_setting_t *s;
+	char *path;
+	double v, ms;
+	long long r;
+
+	if (group == NULL)
+		return;
+	s = ld_child(ld, group, gpath, name, OPTIONAL, T_NUMBER, &path);
+	if (s != NULL) {
+		v = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+		    config_setting_get_float(s) :
+		    (double)config_setting_get_int64(s);
+		if (!(v > 0))
+			ld_report(ld, s, path, "must be more than 0 seconds");
+		else if (v > LD_SECONDS_MAX)
+			ld_report(ld, s, path, "must be at most %d seconds (a day)",
+			    LD_SECONDS_MAX);
+		else {
+			/* Round up: 0.0001 s is a short deadline, not none. */
+			ms = v * 1000.0;
+			r = (long long)ms;
+			if ((double)r < ms)
+				r++;
+			*out_ms = (int)r;
+		}
+	}
+	free(path);
+}
+
+void
+ld_get_int(struct loader *ld, const config_setting_t *group,
+    const char *gpath, const char *name, int min, int max, const char *hint,
+    int *out)
+{
+	config_setting_t *s;
+	char *path;
+	long long v;
+
+	s = ld_child(ld, group, gpath, name, OPTIONAL, CONFIG_TYPE_INT, &path);
+	if (s != NULL) {
+		v = config_setting_get_int64(s);
+		if (v < min)
+			ld_report(ld, s, path, "must be at least %d%s", min, hint);
+		else if (v > max)
+			ld_report(ld, s, path, "must be at most %d", max);
+		else
+			*out = (int)v;
+	}
+	free(path);
+}

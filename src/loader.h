@@ -68,6 +68,15 @@ void    ld_get_paragraphs(struct loader *, const config_setting_t *group,
 	    const char *gpath, const char *name, int nonempty,
 	    struct paragraphs *out);
 
+/* Seconds (integer or not, more than 0, at most LD_SECONDS_MAX) into *out_ms,
+ * left as it is when the setting is absent (or group NULL). */
+#define LD_SECONDS_MAX 86400
+void    ld_get_seconds(struct loader *, const config_setting_t *group,
+	    const char *gpath, const char *name, int *out_ms);
+/* An integer from min to max into *out (hint follows "at least MIN"). */
+void    ld_get_int(struct loader *, const config_setting_t *group,
+	    const char *gpath, const char *name, int min, int max,
+	    const char *hint, int *out);
 /* A hostname's syntax (RFC 1123, lower case): 0, or -1 with why. */
 int     ld_check_hostname(const char *, const char **why);
 /* config_edit.c: server.editors, editing_hostname, max_upload, upload_timeout

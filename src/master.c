@@ -278,27 +278,22 @@ install_cb(void *arg, struct server_gen *ng)
 }
 
 /* Frames from worker k's channel: each an editor's request, answered in
- * turn (a store builds, writes and installs a generation). */
+ * turn (a store builds, writes and installs a generation; the new workers
+ * start after, in master_wait, so m->ch stays as it is here). */
 static void
 master_chan(struct master *m, size_t k, short revents)
 {
 	struct child *c = &m->ch[k];
 	struct editor_env env;
 	struct chan_msg msg;
-	struct buf in;
-	size_t used, pos = 0, max;
-	int r, broken = 0;
-	pid_t pid = c->pid;
+	size_t used, max;
+	int r = 0, broken = 0;
 	const char *pause;
 
 	if (revents & POLLOUT)
 		broken = chan_flush(c->chan, &c->out, &c->off) == -1;
 	if (!broken && (revents & (POLLIN | POLLHUP | POLLERR)))
 		broken = chan_fill(c->chan, &c->in) == -1;
-	/* The frames are taken out first: installing a generation forks new
-	 * workers, which may move m->ch. */
-	in = c->in;
-	memset(&c->in, 0, sizeof(c->in));
 	memset(&env, 0, sizeof(env));
 	env.build = m->reload;
 	env.build_arg = m->reload_arg;
@@ -309,33 +304,16 @@ master_chan(struct master *m, size_t k, short revents)
 	/* A frame is at most an upload the worker has checked for size: a
 	 * worker that sends more is broken, and not given the memory. */
 	max = (size_t)m->g->cfg->max_upload + 2 * GEMINI_MAX_REQUEST;
-	while ((r = chan_unpack(in.data + pos, in.len - pos, max, &msg,
+	/* Bytes of a frame still coming stay for the next read. */
+	while (!broken && (r = chan_unpack(c->in.data, c->in.len, max, &msg,
 	    &used)) == 1) {
-		struct buf reply = { 0 };
-
 		env.cfg = m->g->cfg;
 		env.site = m->g->site;
-		editor_handle(&env, &msg, &reply);
-		pos += used;
-		for (k = 0; k < m->n_ch && m->ch[k].pid != pid; k++)
-			;
-		if (k < m->n_ch && m->ch[k].chan != -1)
-			buf_add(&m->ch[k].out, reply.data, reply.len);
-		buf_free(&reply);
+		editor_handle(&env, &msg, &c->out);
+		chan_consume(&c->in, used);
 	}
-	for (k = 0; k < m->n_ch && m->ch[k].pid != pid; k++)
-		;
-	if (k == m->n_ch) {
-		buf_free(&in);
-		return;
-	}
-	c = &m->ch[k];
 	if (r == -1)
 		broken = 1;
-	/* Bytes of a frame still coming stay for the next read. */
-	if (!broken && pos < in.len)
-		buf_add(&c->in, in.data + pos, in.len - pos);
-	buf_free(&in);
 	/* After a store, the reply waits for the new workers (master_wait):
 	 * the editor's next request must find the new site. */
 	if (!broken && c->out.len > 0 && !m->installed)
@@ -422,22 +400,9 @@ master_wait(struct master *m, const sigset_t *wait_set, const struct timespec *t
 		fds[n++].events = POLLIN | (m->ch[k].out.len > 0 ? POLLOUT : 0);
 	}
 	if (poll(fds, n, (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000)) > 0) {
-		pid_t *pids = xcalloc(n, sizeof(*pids));
-
-		/* Answering may fork and reap: children are found again by pid. */
 		for (size_t i = 1; i < n; i++)
-			pids[i] = m->ch[idx[i]].pid;
-		for (size_t i = 1; i < n && !m->is_child; i++) {
-			size_t k;
-
-			if (fds[i].revents == 0)
-				continue;
-			for (k = 0; k < m->n_ch && m->ch[k].pid != pids[i]; k++)
-				;
-			if (k < m->n_ch && m->ch[k].chan == fds[i].fd)
-				master_chan(m, k, fds[i].revents);
-		}
-		free(pids);
+			if (fds[i].revents != 0)
+				master_chan(m, idx[i], fds[i].revents);
 		if (m->installed && !m->is_child && !m->stopping) {
 			master_swap(m);
 			for (size_t k = 0; k < m->n_ch && !m->is_child; k++)
