@@ -66,11 +66,15 @@ kilnet-asan: $(AOBJS)
 
 asan: kilnet-asan
 
+# The tests' hooks (KILNET_TEST_* variables) are in ./kilnet and ./kilnet-asan
+# only: make install and the package build the binary without them.
+TEST_HOOKS = -DKILNET_TEST_HOOKS=1
+
 build/%.o: src/%.c $(wildcard src/*.h) | build
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(TEST_HOOKS) -c -o $@ $<
 
 build/asan/%.o: src/%.c $(wildcard src/*.h) | build
-	$(CC) $(CFLAGS) $(ASAN) -c -o $@ $<
+	$(CC) $(CFLAGS) $(TEST_HOOKS) $(ASAN) -c -o $@ $<
 
 build:
 	mkdir -p build/asan

@@ -699,32 +699,106 @@ read_config(struct loader *ld, config_t *lc)
 }
 
 /*
- * A dataset file apart from the config (the edited one in the state folder,
- * or an upload being checked): a libconfig file that holds the network group
- * and nothing else. Read by path, so that its settings name it in messages.
+ * A dataset apart from the config (the edited one in the state folder, or an
+ * upload being checked): a libconfig text that holds the network group and
+ * nothing else, read from memory. Its settings carry no file name; their
+ * problems name `display`, given as it is (not resolved again against the
+ * config's folder), or only their line when display is "".
  */
 static config_setting_t *
-read_dataset(struct loader *ld, config_t *lc, const char *file)
+read_dataset_text(struct loader *ld, config_t *lc, const void *text, size_t len,
+    const char *display)
 {
 	static const char *const dataset_keys[] = { "network", NULL };
 	config_setting_t *root, *net;
+	const unsigned char *nul;
 	char *path;
+	FILE *f;
+	int ok;
 
-	if (config_read_file(lc, file) == CONFIG_FALSE) {
-		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
-			diag_add(ld->d, file, 0, NULL, "cannot read: %s",
-			    strerror(errno));
-		else
-			diag_add(ld->d, file, config_error_line(lc), NULL, "%s",
-			    config_error_text(lc));
+	/* libconfig reads a C string: a NUL byte would end the text there,
+	 * and what follows it would be stored but never checked. */
+	if ((nul = memchr(text, '\0', len)) != NULL) {
+		int line = 1;
+
+		for (const unsigned char *p = text; p < nul; p++)
+			line += *p == '\n';
+		diag_add(ld->d, display, line, NULL, "a NUL byte in the text");
 		return NULL;
 	}
+	if ((f = fmemopen(len > 0 ? (void *)text : (void *)"", len > 0 ? len : 1,
+	    "r")) == NULL) {
+		diag_add(ld->d, display, 0, NULL, "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	ok = config_read(lc, f);
+	fclose(f);
+	if (ok == CONFIG_FALSE) {
+		diag_add(ld->d, display, config_error_line(lc), NULL, "%s",
+		    config_error_text(lc));
+		return NULL;
+	}
+	ld->nofile = display;
 	root = config_root_setting(lc);
 	ld_check_keys(ld, root, NULL, dataset_keys);
 	net = ld_child(ld, root, NULL, "network", REQUIRED, CONFIG_TYPE_GROUP,
 	    &path);
 	free(path);
 	return net;
+}
+
+/* The dataset file by path, read whole, then as above. */
+static config_setting_t *
+read_dataset(struct loader *ld, config_t *lc, const char *file)
+{
+	struct buf b = { 0 };
+	char chunk[65536];
+	config_setting_t *net;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		diag_add(ld->d, file, 0, NULL, "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&b, chunk, (size_t)n);
+	close(fd);
+	if (n < 0) {
+		diag_add(ld->d, file, 0, NULL, "cannot read: %s", strerror(errno));
+		buf_free(&b);
+		return NULL;
+	}
+	net = read_dataset_text(ld, lc, b.data, b.len, file);
+	buf_free(&b);
+	return net;
+}
+
+int
+config_read_dataset(struct config *cfg, const void *text, size_t len,
+    const char *display, struct diag *d)
+{
+	struct loader ld = { cfg, d, NULL, 0, 0, NULL };
+	size_t errors = d->n;
+	config_setting_t *net;
+	config_t lc;
+
+	network_free(&cfg->net);
+	config_init(&lc);
+	if ((net = read_dataset_text(&ld, &lc, text, len, display)) != NULL)
+		config_load_network(&ld, net);
+	config_destroy(&lc);
+	ld_flush_problems(&ld);
+	if (cfg->gopher_description_net) {
+		free(cfg->gopher_description);
+		cfg->gopher_description = cfg->net.name != NULL ?
+		    xstrdup(cfg->net.name) : NULL;
+	}
+	if (d->n > errors) {
+		network_free(&cfg->net);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -737,7 +811,7 @@ int
 config_load_with(const char *file, const char *dataset, struct config *cfg,
     struct diag *d)
 {
-	struct loader ld = { cfg, d, NULL, 0, 0 };
+	struct loader ld = { cfg, d, NULL, 0, 0, NULL };
 	config_setting_t *root, *srv, *net;
 	size_t errors = d->n;
 	const char *slash;
@@ -776,6 +850,8 @@ config_load_with(const char *file, const char *dataset, struct config *cfg,
 		edited = xasprintf("%s/" STATE_DATASET, cfg->state_dir);
 		if (access(edited, F_OK) == 0)
 			dataset = edited;
+	} else if (*dataset == '\0') {
+		dataset = NULL;		/* CONFIG_SEED: the config's own */
 	}
 	own_dataset = dataset != NULL;
 	if (own_dataset) {
@@ -792,8 +868,10 @@ config_load_with(const char *file, const char *dataset, struct config *cfg,
 	free(edited);
 	if (net != NULL)
 		config_load_network(&ld, net);
-	if (cfg->gopher_description == NULL && cfg->net.name != NULL)
+	if (cfg->gopher_description == NULL && cfg->net.name != NULL) {
 		cfg->gopher_description = xstrdup(cfg->net.name);
+		cfg->gopher_description_net = 1;
+	}
 	config_destroy(&lc);
 	config_destroy(&dlc);
 	ld_flush_problems(&ld);

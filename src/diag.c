@@ -17,7 +17,11 @@ diag_add(struct diag *d, const char *file, int line, const char *setting,
 	va_list ap;
 	char *msg;
 
-	if (file != NULL && line > 0)
+	if (file != NULL && *file == '\0' && line > 0)
+		buf_printf(&b, "%d: ", line);	/* an upload: its lines only */
+	else if (file != NULL && *file == '\0')
+		;
+	else if (file != NULL && line > 0)
 		buf_printf(&b, "%s:%d: ", file, line);
 	else if (file != NULL)
 		buf_printf(&b, "%s: ", file);

@@ -1,30 +1,47 @@
 /*
- * editor.c: the master's side of editing. A worker sends what an editor asked
- * (editchan.c frames, titan.c); here it is answered: the dataset's source and
- * its versions are read, and an upload is checked exactly as `kilnet -t`
- * checks a config (a whole generation is built from it), then stored without
- * loss and served:
+ * editor.c: the editing process. One per generation, forked by the master
+ * before that generation's workers; it gives up root (server.user, chroot),
+ * keeps only the state folder (read and write), the capsule folder and the
+ * seed dataset (read), and enters a filter of its own (sandbox.c). Each
+ * worker has a socketpair to it (editchan.c frames, titan.c): an editor's
+ * request arrives there, checked for certificate and size by the worker.
  *
- *   STATE/.upload-XXXXXX   written and fsync'd
- *   (built: a refusal is a 59 with the first problem, and nothing changed)
- *   STATE/versions/T-seed.conf    the dataset before the first edit, kept
+ * An upload is checked by a child of its own (fork), exactly as `kilnet -t`
+ * checks a dataset: the whole site is built from it. The child has a
+ * deadline (EDIT_CHECK_MS): a dataset that takes libconfig a minute is
+ * refused with a 59, and uploads from other editors are checked meanwhile.
+ * A good upload is stored without loss, in the state folder only:
+ *
+ *   STATE/.upload-XXXXXX        written and fsync'd, then checked
+ *   STATE/versions/STAMP-seed.conf  the dataset before the first edit, once
+ *   STATE/.pending              what the store is about to do (inode, editor)
  *   rename -> STATE/network.conf, fsync STATE: the new dataset, whole
- *   STATE/versions/T-EDITOR.conf  a link to it; the last 20 are kept
- *   the new generation replaces the old, as on SIGHUP
+ *   STATE/versions/STAMP-WHO.conf  a link to it; the last VERSIONS_KEPT kept
+ *   STATE/audit.log             one line
+ *   .pending removed
  *
- * A crash at any step leaves the old dataset or the new one, never a mix:
- * config_load reads STATE/network.conf when it is there. Capsule files are
- * replaced the same way, in their own folder, never through a symbolic link.
- * Every upload is logged (and appended to STATE/audit.log) with the editor's
- * fingerprint, the path, the size and the result.
+ * A crash before the rename leaves the old dataset and no trace of the new
+ * one; after it, the next start (or store) finds .pending naming the inode
+ * that is now network.conf and finishes the version and the audit line, so
+ * that the dataset, /versions/ and audit.log always agree. Capsule files go
+ * to STATE/capsule (an overlay over capsule/, site.c) the same way.
+ *
+ * Then the master is told (ED_STORED); it builds the new site in an
+ * unprivileged builder (build.c), swaps the workers and says ED_LIVE, and
+ * only then does the editor get its 30: the page it is sent to is served.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,14 +49,68 @@
 
 #define VERSIONS_KEPT 20
 #define VERSIONS_DIR  "versions"
+#define PENDING       ".pending"
+#define LOCK_FILE     ".lock"
 #define TEXT_MIME     "text/plain; charset=utf-8"
+/* An upload's check (parse and build) may take this long; past it, a 59
+ * and nothing stored. libconfig checks duplicate names in quadratic time:
+ * 30,000 settings take it 5 s, the 10,000-member dataset 0.4 s. */
+#define EDIT_CHECK_MS 5000
+/* The longest an editing process waits with nothing to do. */
+#define EDIT_TICK_MS  1000
+
+struct wchan {
+	int         fd;
+	struct buf  in, out;
+	size_t      off;
+};
+
+/* An upload being checked by a child. */
+struct check {
+	pid_t          pid;
+	int            fd;          /* its answer: "STATUS META\n" */
+	long           deadline;
+	struct buf     res;
+	int            w;           /* whose: the worker channel, its id */
+	uint32_t       id;
+	char           fp[65];
+	char          *path;
+	unsigned char *body;
+	size_t         len;
+	char          *tmp;         /* dataset: the upload, written before */
+};
+
+/* A stored upload waiting for the master to go live with it. */
+struct waiting {
+	uint32_t  tag;
+	int       w;
+	uint32_t  id;
+	char     *meta;
+};
+
+struct ed {
+	const struct config *cfg;
+	const struct site   *site;
+	int                  state_fd, capsule_fd, seed_fd, ctl;
+	struct wchan        *w;
+	size_t               n_w;
+	struct check        *c;
+	size_t               n_c;
+	struct waiting      *wait;
+	size_t               n_wait;
+	uint32_t             next_tag;
+	int                  retired;
+	long                 pause_ms;
+};
 
 static void
-reply(struct buf *out, uint32_t id, int status, const char *meta,
+reply(struct ed *e, int w, uint32_t id, int status, const char *meta,
     const void *body, size_t len)
 {
 	struct chan_msg m;
 
+	if (w < 0 || (size_t)w >= e->n_w || e->w[w].fd == -1)
+		return;
 	memset(&m, 0, sizeof(m));
 	m.id = id;
 	m.code = (uint32_t)status;
@@ -47,55 +118,51 @@ reply(struct buf *out, uint32_t id, int status, const char *meta,
 	m.n[0] = strlen(meta);
 	m.part[1] = body;
 	m.n[1] = body != NULL ? len : 0;
-	chan_pack(out, &m);
+	chan_pack(&e->w[w].out, &m);
 }
 
-/* Test-only (KILNET_TEST_STORE_DELAY_MS): a pause between the steps of a
- * store, so that a test can kill the master inside each one. */
+/* Test builds only (KILNET_TEST_STORE_DELAY_MS): a pause between the steps
+ * of a store, so that a test can kill the editing process inside each. */
 static void
-pause_step(const struct editor_env *env)
+pause_step(const struct ed *e)
 {
-	if (env->pause_ms > 0)
-		usleep((useconds_t)env->pause_ms * 1000);
+	if (e->pause_ms > 0)
+		usleep((useconds_t)e->pause_ms * 1000);
 }
 
-/* The whole file NAME in folder dirfd (AT_FDCWD: a path); flags: more
- * open(2) flags (O_NOFOLLOW in the capsule). */
 static int
-read_all_at(int dirfd, const char *name, int flags, struct buf *out)
+read_fd_all(int fd, struct buf *out)
 {
 	char tmp[65536];
 	ssize_t n;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | flags);
 
-	if (fd == -1)
-		return -1;
 	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
 		buf_add(out, tmp, (size_t)n);
-	close(fd);
 	if (out->data == NULL)
 		buf_add(out, "", 0);
 	return n < 0 ? -1 : 0;
 }
 
+/* The whole file NAME in folder dirfd, never through a symbolic link. */
 static int
-fsync_dir(const char *dir)
+read_at(int dirfd, const char *name, struct buf *out)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc;
 
 	if (fd == -1)
 		return -1;
-	rc = fsync(fd);
+	rc = read_fd_all(fd, out);
 	close(fd);
 	return rc;
 }
 
-/* data, whole and on disk, in a new file NAME (made in folder dirfd). */
+/* data, whole and on disk, in a new file NAME in folder dirfd. */
 static int
 write_new(int dirfd, const char *name, const void *data, size_t len, int mode)
 {
 	const unsigned char *p = data;
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, mode);
 
 	if (fd == -1)
 		return -1;
@@ -119,39 +186,61 @@ write_new(int dirfd, const char *name, const void *data, size_t len, int mode)
 	return 0;
 }
 
-static void
-audit(const struct editor_env *env, const char *fp, const char *path,
-    size_t size, int status, const char *meta)
+static int
+open_dir_at(int dirfd, const char *name, int make)
 {
-	char stamp[32], *dir = env->cfg->state_dir, *file, *line;
+	if (make && mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static void
+audit(struct ed *e, const char *fp, const char *path, size_t size, int status,
+    const char *meta)
+{
+	char stamp[32], *line, *p, *m;
 	time_t t = time(NULL);
 	struct tm tm;
 	int fd;
 
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	line = xasprintf("%s editor=%s path=%s size=%zu result=%d %s\n", stamp, fp,
-	    path, size, status, meta);
+	/* The path and the meta carry an editor's bytes: escaped, so that no
+	 * line can be broken or another forged (log_escape). */
+	p = log_escape(path, strlen(path));
+	m = log_escape(meta, strlen(meta));
+	line = xasprintf("%s editor=%.64s path=%s size=%zu result=%d %s\n", stamp,
+	    fp, p, size, status, m);
 	log_info("titan: %.*s", (int)strlen(line) - 1, line);
-	file = xasprintf("%s/audit.log", dir);
-	if ((fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) != -1) {
-		if (write(fd, line, strlen(line)) < 0)
-			log_warn("%s: %s", file, strerror(errno));
+	fd = openat(e->state_fd, "audit.log", O_WRONLY | O_CREAT | O_APPEND |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd != -1) {
+		if (write(fd, line, strlen(line)) < 0 || fsync(fd) == -1)
+			log_warn("audit.log: %s", strerror(errno));
 		close(fd);
 	}
-	free(file);
+	free(p);
+	free(m);
 	free(line);
 }
 
-/* "gemini://HOST[:PORT]PATH": the public address of a page. */
+/* "gemini://HOST[:PORT]PATH", the path percent-encoded (a capsule name may
+ * hold '?', '#', '%', a space or any UTF-8). */
 static char *
-public_url(const struct editor_env *env, const char *path)
+public_url(const struct ed *e, const char *path)
 {
-	const struct site *s = env->site;
+	const struct site *s = e->site;
+	size_t cap = 3 * strlen(path) + 1;
+	char *enc = xmalloc(cap), *u;
 
+	if (url_encode_path(path, strlen(path), enc, cap) == -1)
+		enc[0] = '\0';
 	if (s->ro.gemini_port == 1965)
-		return xasprintf("gemini://%s%s", s->hostname, path);
-	return xasprintf("gemini://%s:%d%s", s->hostname, s->ro.gemini_port, path);
+		u = xasprintf("gemini://%s%s", s->hostname, enc);
+	else
+		u = xasprintf("gemini://%s:%d%s", s->hostname, s->ro.gemini_port, enc);
+	free(enc);
+	return u;
 }
 
 /* The first member page the new site has that the old one lacks or shows
@@ -161,7 +250,6 @@ changed_page(const struct site *old, const struct site *nu)
 {
 	for (size_t i = 0; i < nu->n_gemini; i++) {
 		const struct resource *r = &nu->gemini[i], *o;
-
 		size_t n = strlen(r->key);
 
 		if (strncmp(r->key, "/members/", 9) != 0 ||
@@ -175,22 +263,17 @@ changed_page(const struct site *old, const struct site *nu)
 	return "/";
 }
 
-/* The problem to give the editor: "LINE: SETTING: what is wrong", without
- * the name of the file the upload was checked in. */
-static char *
-first_problem(const struct diag *d, const char *tmp)
+/* The first problem that is not a warning, for the meta line. */
+static const char *
+first_error(const struct diag *d)
 {
-	const char *m = d->n > 0 ? d->msgs[0] : "the upload could not be checked";
-	size_t n = strlen(tmp);
-	char *out;
-
-	if (strncmp(m, tmp, n) == 0 && m[n] == ':')
-		m += n + 1;
-	out = xasprintf("%s", m);
-	if (strlen(out) > GEMINI_MAX_META - 8)
-		out[GEMINI_MAX_META - 8] = '\0';
-	return out;
+	for (size_t i = 0; i < d->n; i++)
+		if (strncmp(d->msgs[i], "warning: ", 9) != 0)
+			return d->msgs[i];
+	return d->n > 0 ? d->msgs[0] : "the upload could not be checked";
 }
+
+/* ---------------------------------------------------------------- versions */
 
 static int
 cmp_names(const void *a, const void *b)
@@ -198,18 +281,22 @@ cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The stored versions' file names, oldest first (they start with the time). */
+/* The versions' names, oldest first (they start with the time). */
 static size_t
-list_versions(const char *dir, char ***out)
+list_versions(int vfd, char ***out)
 {
-	DIR *dp = opendir(dir);
+	int fd = vfd != -1 ? openat(vfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	DIR *dp = fd != -1 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	char **v = NULL;
 	size_t n = 0;
 
 	*out = NULL;
-	if (dp == NULL)
+	if (dp == NULL) {
+		if (fd != -1)
+			close(fd);
 		return 0;
+	}
 	while ((de = readdir(dp)) != NULL) {
 		size_t l = strlen(de->d_name);
 
@@ -233,33 +320,101 @@ free_names(char **v, size_t n)
 	free(v);
 }
 
-/* NAME as a version: "STAMP-WHO.conf" in the versions folder, a new name. */
+/*
+ * A new version's name: "YYYYMMDDTHHMMSS.UUUUUUZ-WHO.conf". The microseconds
+ * keep the order of two stores in one second (the seed, kept just before the
+ * first edit, sorts first); a clash gets a later stamp.
+ */
 static char *
-version_name(const char *vdir, const char *who)
+version_name(int vfd, const char *who)
 {
-	char stamp[32];
-	time_t t = time(NULL);
+	struct timespec ts;
+	char stamp[40], *name;
 	struct tm tm;
-	char *name = NULL, *path;
+	struct stat st;
 
-	gmtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 1; ; i++) {
-		free(name);
-		/* Another in the same second sorts after it: ".02" > "-". */
-		name = i == 1 ? xasprintf("%s-%s.conf", stamp, who) :
-		    xasprintf("%s.%02d-%s.conf", stamp, i, who);
-		path = xasprintf("%s/%s", vdir, name);
-		if (access(path, F_OK) == -1) {
-			free(path);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	for (;;) {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+		name = xasprintf("%s.%06ldZ-%s.conf", stamp, ts.tv_nsec / 1000, who);
+		if (fstatat(vfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			return name;
+		free(name);
+		if ((ts.tv_nsec += 1000) >= 1000000000L) {
+			ts.tv_nsec -= 1000000000L;
+			ts.tv_sec++;
 		}
-		free(path);
 	}
 }
 
-/* Files named PREFIX* in folder dirfd: what a store killed midway left. Only
- * the master stores, one upload at a time, so none of them is in use. */
+/* 1 when a version of the seed is kept already. */
+static int
+has_seed(int vfd)
+{
+	char **v;
+	size_t n = list_versions(vfd, &v), l;
+	int found = 0;
+
+	for (size_t i = 0; i < n && !found; i++)
+		found = (l = strlen(v[i])) > 10 && strcmp(v[i] + l - 10, "-seed.conf") == 0;
+	free_names(v, n);
+	return found;
+}
+
+/* A version linked to STATE/network.conf, then the oldest past the limit go. */
+static void
+keep_version(int vfd, int state_fd, const char *who)
+{
+	char *name = version_name(vfd, who), **v;
+	size_t n;
+
+	if (linkat(state_fd, STATE_DATASET, vfd, name, 0) == -1)
+		log_warn("versions/%s: %s", name, strerror(errno));
+	free(name);
+	n = list_versions(vfd, &v);
+	for (size_t i = 0; i + VERSIONS_KEPT < n; i++)
+		unlinkat(vfd, v[i], 0);
+	free_names(v, n);
+	fsync(vfd);
+}
+
+/*
+ * What a store killed midway left: temp files, and a .pending record. When
+ * the record names the inode that STATE/network.conf now is, the rename was
+ * done and the bookkeeping was not: it is done now (a version, an audit
+ * line). Else the store did not happen, and the record goes.
+ */
+static void
+recover(struct ed *e)
+{
+	struct buf b = { 0 };
+	unsigned long long ino = 0;
+	unsigned long size = 0;
+	char fp[65] = "", who[9];
+	struct stat st;
+	int vfd;
+
+	if (read_at(e->state_fd, PENDING, &b) == 0 && b.len > 0 &&
+	    sscanf((const char *)b.data, "%llu %lu %64[0-9a-f]", &ino, &size, fp) == 3 &&
+	    fstatat(e->state_fd, STATE_DATASET, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (unsigned long long)st.st_ino == ino) {
+		if ((vfd = open_dir_at(e->state_fd, VERSIONS_DIR, 1)) != -1) {
+			memcpy(who, fp, 8);
+			who[8] = '\0';
+			keep_version(vfd, e->state_fd, who);
+			close(vfd);
+		}
+		audit(e, fp, "/" STATE_DATASET, size, 30,
+		    "stored (its bookkeeping finished after a restart)");
+	}
+	buf_free(&b);
+	unlinkat(e->state_fd, PENDING, 0);
+	fsync(e->state_fd);
+}
+
+/* Files named PREFIX* in folder dirfd (temp files of a store killed midway;
+ * called under the lock, so none is in use). */
 static void
 remove_stale(int dirfd, const char *prefix)
 {
@@ -278,13 +433,31 @@ remove_stale(int dirfd, const char *prefix)
 	closedir(dp);
 }
 
+/* Stores are one at a time across editing processes (a reload makes a new
+ * one while the old finishes): a lock on STATE/.lock. */
 static int
-ensure_dir(const char *dir)
+store_lock(struct ed *e)
 {
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
+	int fd = openat(e->state_fd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+
+	if (fd != -1 && flock(fd, LOCK_EX) == -1) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd != -1)
+		recover(e);
+	return fd;
 }
+
+static void
+store_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);
+}
+
+/* ------------------------------------------------------------------ checks */
 
 /* A line of the upload that starts with @include: a dataset names no other
  * file (it could make the check read one, and its text the reply). */
@@ -308,229 +481,359 @@ include_line(const unsigned char *p, size_t n)
 	return 0;
 }
 
-static void
-store_dataset(const struct editor_env *env, const struct chan_msg *m,
-    struct buf *out)
+/* The dataset being served, into cfg->net: STATE/network.conf when an
+ * editor stored one, else the seed (parsed by the master, inherited). */
+static int
+current_dataset(struct ed *e, struct config *cfg, struct diag *d)
 {
-	const struct config *cfg = env->cfg;
-	char *vdir = xasprintf("%s/" VERSIONS_DIR, cfg->state_dir);
-	char *cur = xasprintf("%s/" STATE_DATASET, cfg->state_dir);
-	char *tmp = xasprintf("%s/.upload-XXXXXX", cfg->state_dir);
-	char *meta = NULL, *url, *name, *vpath, who[9], **v;
-	struct server_gen ng;
-	struct diag d = { 0 };
-	struct buf seed = { 0 };
-	int fd, status = 59, line, first_edit;
-	size_t nv;
+	struct buf b = { 0 };
+	char *name;
+	int rc;
 
-	if ((line = include_line(m->part[2], m->n[2])) > 0) {
-		meta = xasprintf("%d: @include is not allowed in an uploaded dataset",
-		    line);
-		goto done;
-	}
-	if (ensure_dir(cfg->state_dir) == -1 || ensure_dir(vdir) == -1) {
-		status = 40;
-		meta = xasprintf("cannot make the state folder %s: %s",
-		    cfg->state_dir, strerror(errno));
-		goto done;
-	}
-	if ((fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		remove_stale(fd, ".upload-");
-		close(fd);
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		status = 40;
-		meta = xasprintf("cannot write in the state folder: %s",
-		    strerror(errno));
-		goto done;
-	}
-	close(fd);
-	unlink(tmp);
-	if (write_new(AT_FDCWD, tmp, m->part[2], m->n[2], 0600) == -1) {
-		status = 40;
-		meta = xasprintf("cannot write in the state folder: %s",
-		    strerror(errno));
-		goto done;
-	}
-	pause_step(env);
-	/* Checked as kilnet -t checks: the whole config, site and TLS. */
-	if (env->build(env->build_arg, tmp, &ng, &d) == -1) {
-		unlink(tmp);
-		meta = first_problem(&d, tmp);
-		diag_clear(&d);
-		goto done;
-	}
-	diag_clear(&d);
-	pause_step(env);
-	first_edit = access(cur, F_OK) == -1;
-	if (first_edit && cfg->dataset_file != NULL &&
-	    read_all_at(AT_FDCWD, cfg->dataset_file, 0, &seed) == 0) {
-		name = version_name(vdir, "seed");
-		vpath = xasprintf("%s/%s", vdir, name);
-		if (write_new(AT_FDCWD, vpath, seed.data, seed.len, 0600) == -1)
-			log_warn("%s: cannot keep the seed dataset: %s", vpath,
-			    strerror(errno));
-		free(vpath);
-		free(name);
-		buf_free(&seed);
-		pause_step(env);
-	}
-	if (rename(tmp, cur) == -1) {
-		status = 40;
-		meta = xasprintf("cannot store the dataset: %s", strerror(errno));
-		unlink(tmp);
-		server_gen_free(&ng);
-		goto done;
-	}
-	if (fsync_dir(cfg->state_dir) == -1)
-		log_warn("%s: fsync: %s", cfg->state_dir, strerror(errno));
-	pause_step(env);
-	/* The new text as a version too; a link costs no copy. */
-	memcpy(who, m->fp, 8);
-	who[8] = '\0';
-	name = version_name(vdir, who);
-	vpath = xasprintf("%s/%s", vdir, name);
-	if (link(cur, vpath) == -1)
-		log_warn("%s: %s", vpath, strerror(errno));
-	free(vpath);
+	if (read_at(e->state_fd, STATE_DATASET, &b) == -1)
+		return errno == ENOENT ? 0 : -1;
+	name = xasprintf("%s/" STATE_DATASET, cfg->state_dir);
+	rc = config_read_dataset(cfg, b.data, b.len, name, d);
 	free(name);
-	nv = list_versions(vdir, &v);
-	for (size_t i = 0; i + VERSIONS_KEPT < nv; i++) {
-		vpath = xasprintf("%s/%s", vdir, v[i]);
-		unlink(vpath);
-		free(vpath);
-	}
-	free_names(v, nv);
-	fsync_dir(vdir);
-	pause_step(env);
-
-	free(ng.cfg->dataset_file);
-	ng.cfg->dataset_file = xstrdup(cur);
-	url = public_url(env, changed_page(env->site, ng.site));
-	status = 30;
-	meta = url;
-done:
-	audit(env, m->fp, "/" STATE_DATASET, m->n[2], status, meta);
-	reply(out, m->id, status, meta, NULL, 0);
-	free(meta);
-	free(tmp);
-	free(cur);
-	free(vdir);
-	/* Last: the generation serving now (env->cfg) goes with it. */
-	if (status == 30)
-		env->install(env->install_arg, &ng);
+	buf_free(&b);
+	return rc;
 }
 
 /*
- * The folder of capsule path P ("/a/b.gmi"), opened without following a
- * symbolic link at any step; its last segment in *leaf. -1 with *why.
+ * In the checker child: builds the site an upload would make, and says
+ * what the editor is to be told: "30 PAGE" (the page to send the editor to)
+ * or "59 PROBLEM". A capsule file passes only when the site serves it, as
+ * uploaded: not a name the site cannot serve, not shadowed by a generated
+ * page, not over the capsule's size limit.
+ */
+static void
+check_child(struct ed *e, const struct check *k, int out)
+{
+	struct config *cfg = (struct config *)e->cfg;	/* this child's copy */
+	struct site_src src = { e->capsule_fd, -1, NULL, NULL, 0 };
+	const struct resource *r;
+	struct diag d = { 0 };
+	struct site *s = NULL;
+	char *res;
+	int line, dataset = strcmp(k->path, "/" STATE_DATASET) == 0, ofd;
+
+	ofd = openat(e->state_fd, STATE_CAPSULE, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	src.overlay_fd = ofd;
+	if (dataset && (line = include_line(k->body, k->len)) > 0) {
+		res = xasprintf("59 %d: @include is not allowed in an uploaded "
+		    "dataset", line);
+	} else if (dataset && config_read_dataset(cfg, k->body, k->len, "", &d) == -1) {
+		res = xasprintf("59 %s", first_error(&d));
+	} else if (!dataset && current_dataset(e, cfg, &d) == -1) {
+		res = xasprintf("40 the dataset served now cannot be read: %s",
+		    first_error(&d));
+	} else {
+		if (!dataset) {
+			src.extra_path = k->path;
+			src.extra = k->body;
+			src.extra_len = k->len;
+		}
+		if ((s = site_build_from(cfg, &src, &d)) == NULL)
+			res = xasprintf("59 %s", first_error(&d));
+		else if (dataset)
+			res = xasprintf("30 %s", changed_page(e->site, s));
+		else if ((r = site_gemini(s, k->path)) == NULL || r->generated ||
+		    r->len - r->body_off != k->len ||
+		    memcmp(r->data + r->body_off, k->body, k->len) != 0)
+			res = xasprintf("59 %s: the site would not serve it%s%s",
+			    k->path, d.n > 0 ? ": " : "", d.n > 0 ? d.msgs[d.n - 1] : "");
+		else
+			res = xasprintf("30 %s", k->path);
+	}
+	if (write(out, res, strlen(res)) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+static void
+check_free(struct check *k)
+{
+	if (k->fd != -1)
+		close(k->fd);
+	buf_free(&k->res);
+	free(k->path);
+	free(k->body);
+	if (k->tmp != NULL)
+		free(k->tmp);
+	memset(k, 0, sizeof(*k));
+	k->fd = -1;
+}
+
+static void
+start_check(struct ed *e, int w, const struct chan_msg *m, const char *path)
+{
+	struct check k;
+	int p[2];
+
+	memset(&k, 0, sizeof(k));
+	k.w = w;
+	k.id = m->id;
+	memcpy(k.fp, m->fp, 65);
+	k.path = xstrdup(path);
+	k.len = m->n[2];
+	k.body = xmalloc(k.len + 1);
+	memcpy(k.body, m->part[2], k.len);
+	if (pipe2(p, O_CLOEXEC) == -1 || (k.pid = fork()) == -1) {
+		reply(e, w, m->id, 40, "the upload cannot be checked now (out of "
+		    "processes or descriptors)", NULL, 0);
+		audit(e, m->fp, path, k.len, 40, "no process to check it");
+		free(k.path);
+		free(k.body);
+		return;
+	}
+	if (k.pid == 0) {
+		close(p[0]);
+		check_child(e, &k, p[1]);
+	}
+	close(p[1]);
+	k.fd = p[0];
+	k.deadline = now_ms() + EDIT_CHECK_MS;
+	e->c = xrealloc(e->c, (e->n_c + 1) * sizeof(*e->c));
+	e->c[e->n_c++] = k;
+}
+
+/* ------------------------------------------------------------------ stores */
+
+/* Tells the master that a new dataset or capsule file is stored; the 30
+ * goes to the editor once the master has gone live with it (ED_LIVE). */
+static void
+wait_live(struct ed *e, int w, uint32_t id, char *meta)
+{
+	struct ed_ctl c = { ED_STORED, ++e->next_tag };
+
+	if (send(e->ctl, &c, sizeof(c), MSG_NOSIGNAL) != (ssize_t)sizeof(c)) {
+		reply(e, w, id, 40, "stored, but the server could not be told to "
+		    "serve it (it will at its next reload)", NULL, 0);
+		free(meta);
+		return;
+	}
+	e->wait = xrealloc(e->wait, (e->n_wait + 1) * sizeof(*e->wait));
+	e->wait[e->n_wait].tag = c.tag;
+	e->wait[e->n_wait].w = w;
+	e->wait[e->n_wait].id = id;
+	e->wait[e->n_wait].meta = meta;
+	e->n_wait++;
+}
+
+static void
+store_dataset(struct ed *e, const struct check *k, const char *page)
+{
+	char tmp[32], who[9], *name, *meta = NULL, *rec;
+	struct buf seed = { 0 };
+	struct stat st;
+	int lock, vfd = -1, status = 40;
+
+	if ((lock = store_lock(e)) == -1) {
+		meta = xasprintf("cannot lock the state folder: %s", strerror(errno));
+		goto done;
+	}
+	remove_stale(e->state_fd, ".upload-");
+	snprintf(tmp, sizeof(tmp), ".upload-%08lx", (unsigned long)random());
+	if (write_new(e->state_fd, tmp, k->body, k->len, 0600) == -1 ||
+	    fstatat(e->state_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    (vfd = open_dir_at(e->state_fd, VERSIONS_DIR, 1)) == -1) {
+		meta = xasprintf("cannot write in the state folder: %s",
+		    strerror(errno));
+		unlinkat(e->state_fd, tmp, 0);
+		goto done;
+	}
+	pause_step(e);
+	if (faccessat(e->state_fd, STATE_DATASET, F_OK, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    e->seed_fd != -1 && !has_seed(vfd) &&
+	    lseek(e->seed_fd, 0, SEEK_SET) == 0 && read_fd_all(e->seed_fd, &seed) == 0) {
+		name = version_name(vfd, "seed");
+		if (write_new(vfd, name, seed.data, seed.len, 0600) == -1)
+			log_warn("versions/%s: cannot keep the seed dataset: %s", name,
+			    strerror(errno));
+		free(name);
+		fsync(vfd);
+		pause_step(e);
+	}
+	buf_free(&seed);
+	/* What the rename is about to do, for recover() after a crash. */
+	rec = xasprintf("%llu %zu %.64s\n", (unsigned long long)st.st_ino, k->len,
+	    k->fp);
+	unlinkat(e->state_fd, PENDING, 0);
+	if (write_new(e->state_fd, PENDING, rec, strlen(rec), 0600) == -1 ||
+	    renameat(e->state_fd, tmp, e->state_fd, STATE_DATASET) == -1) {
+		meta = xasprintf("cannot store the dataset: %s", strerror(errno));
+		unlinkat(e->state_fd, tmp, 0);
+		unlinkat(e->state_fd, PENDING, 0);
+		free(rec);
+		goto done;
+	}
+	free(rec);
+	if (fsync(e->state_fd) == -1)
+		log_warn("%s: fsync: %s", e->cfg->state_dir, strerror(errno));
+	pause_step(e);
+	memcpy(who, k->fp, 8);
+	who[8] = '\0';
+	keep_version(vfd, e->state_fd, who);
+	pause_step(e);
+	status = 30;
+	meta = public_url(e, page);
+	audit(e, k->fp, "/" STATE_DATASET, k->len, status, meta);
+	unlinkat(e->state_fd, PENDING, 0);
+	fsync(e->state_fd);
+done:
+	if (vfd != -1)
+		close(vfd);
+	store_unlock(lock);
+	if (status == 30) {
+		wait_live(e, k->w, k->id, meta);
+		return;
+	}
+	audit(e, k->fp, "/" STATE_DATASET, k->len, status, meta);
+	reply(e, k->w, k->id, status, meta, NULL, 0);
+	free(meta);
+}
+
+/*
+ * The folder of capsule path P ("/a/b.gmi") in the overlay, made where the
+ * shipped capsule has that folder (uploads make no folders of their own);
+ * never through a symbolic link. Its last segment in *leaf; -1 with *why.
  */
 static int
-open_capsule_dir(const char *root, const char *p, const char **leaf,
-    const char **why)
+overlay_dir(struct ed *e, const char *p, const char **leaf, const char **why)
 {
 	char *copy = xstrdup(p + 1), *seg, *slash;
-	int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), next;
+	int dfd = open_dir_at(e->state_fd, STATE_CAPSULE, 1), next;
+	int sfd = openat(e->capsule_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC), snext;
 
-	*why = "the capsule folder cannot be opened";
+	*why = "the state folder cannot be written";
 	for (seg = copy; dfd != -1 && (slash = strchr(seg, '/')) != NULL;
 	    seg = slash + 1) {
 		*slash = '\0';
-		next = openat(dfd, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
+		snext = sfd != -1 ? openat(sfd, seg, O_PATH | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC) : -1;
+		next = openat(dfd, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next == -1 && errno == ENOENT && snext != -1 &&
+		    mkdirat(dfd, seg, 0700) == 0)
+			next = openat(dfd, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC);
 		if (next == -1)
-			*why = errno == ENOENT ? "no such folder in the capsule "
-			    "(uploads make no folders)" : errno == ELOOP ||
-			    errno == ENOTDIR ? "a folder in the path is a symbolic "
-			    "link or not a folder" : "a folder cannot be opened";
+			*why = snext == -1 ? "no such folder in the capsule "
+			    "(uploads make no folders)" : "a folder cannot be made";
+		if (sfd != -1)
+			close(sfd);
+		sfd = snext;
 		close(dfd);
 		dfd = next;
 	}
+	if (sfd != -1)
+		close(sfd);
 	*leaf = p + 1 + (size_t)(seg - copy);
 	free(copy);
 	return dfd;
 }
 
 static void
-store_capsule(const struct editor_env *env, const struct chan_msg *m,
-    const char *path, struct buf *out)
+store_capsule(struct ed *e, const struct check *k)
 {
-	const struct config *cfg = env->cfg;
 	const char *leaf, *why;
 	char tmp[32], *meta = NULL;
-	struct buf old = { 0 };
-	struct server_gen ng;
-	struct diag d = { 0 };
-	struct stat st;
-	int dfd, status = 59, had = 0;
+	int dfd = -1, lock, status = 40;
 
-	if ((dfd = open_capsule_dir(cfg->capsule_dir, path, &leaf, &why)) == -1) {
-		meta = xasprintf("%s: %s", path, why);
+	if ((lock = store_lock(e)) == -1) {
+		meta = xasprintf("cannot lock the state folder: %s", strerror(errno));
 		goto done;
 	}
-	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (!S_ISREG(st.st_mode)) {
-			meta = xasprintf("%s: not a plain file (a symbolic link or a "
-			    "folder)", path);
-			goto done;
-		}
-		/* Kept, to be put back if the new site does not build. */
-		if (read_all_at(dfd, leaf, O_NOFOLLOW, &old) == -1) {
-			status = 40;
-			meta = xasprintf("%s: cannot read: %s", path,
-			    strerror(errno));
-			goto done;
-		}
-		had = 1;
+	if ((dfd = overlay_dir(e, k->path, &leaf, &why)) == -1) {
+		status = 59;
+		meta = xasprintf("%s: %s", k->path, why);
+		goto done;
 	}
 	remove_stale(dfd, ".titan-");
 	snprintf(tmp, sizeof(tmp), ".titan-%08lx", (unsigned long)random());
-	if (write_new(dfd, tmp, m->part[2], m->n[2], 0644) == -1) {
-		status = 40;
-		meta = xasprintf("%s: cannot write: %s", path, strerror(errno));
+	if (write_new(dfd, tmp, k->body, k->len, 0644) == -1) {
+		/* A name too long for the file system will stay too long. */
+		status = errno == ENAMETOOLONG ? 59 : 40;
+		meta = xasprintf("%s: cannot write: %s", k->path, strerror(errno));
 		goto done;
 	}
-	pause_step(env);
+	pause_step(e);
 	if (renameat(dfd, tmp, dfd, leaf) == -1) {
-		status = 40;
-		meta = xasprintf("%s: cannot write: %s", path, strerror(errno));
+		status = errno == ENAMETOOLONG ? 59 : 40;
+		meta = xasprintf("%s: cannot write: %s", k->path, strerror(errno));
 		unlinkat(dfd, tmp, 0);
 		goto done;
 	}
 	fsync(dfd);
-	pause_step(env);
-	if (env->build(env->build_arg, NULL, &ng, &d) == -1) {
-		/* The site cannot take it: the old file goes back. */
-		meta = first_problem(&d, "");
-		diag_clear(&d);
-		if (had && write_new(dfd, tmp, old.data, old.len, 0644) == 0)
-			renameat(dfd, tmp, dfd, leaf);
-		else if (!had)
-			unlinkat(dfd, leaf, 0);
-		fsync(dfd);
-		goto done;
-	}
-	diag_clear(&d);
-	meta = public_url(env, path);
+	pause_step(e);
 	status = 30;
+	meta = public_url(e, k->path);
 done:
 	if (dfd != -1)
 		close(dfd);
-	buf_free(&old);
-	audit(env, m->fp, path, m->n[2], status, meta);
-	reply(out, m->id, status, meta, NULL, 0);
+	store_unlock(lock);
+	audit(e, k->fp, k->path, k->len, status, meta);
+	if (status == 30) {
+		wait_live(e, k->w, k->id, meta);
+		return;
+	}
+	reply(e, k->w, k->id, status, meta, NULL, 0);
 	free(meta);
-	if (status == 30)
-		env->install(env->install_arg, &ng);
 }
+
+/* A checker child said its word (or ran out of time): answer or store. */
+static void
+check_done(struct ed *e, size_t i, int timed_out)
+{
+	struct check *k = &e->c[i];
+	char *res, *sp;
+	int st = 0;
+
+	if (timed_out)
+		kill(k->pid, SIGKILL);
+	waitpid(k->pid, &st, 0);
+	buf_add(&k->res, "", 0);
+	res = (char *)k->res.data;
+	if (timed_out) {
+		char *m = xasprintf("the upload could not be checked within %d s "
+		    "(too many settings?); nothing was stored", EDIT_CHECK_MS / 1000);
+
+		audit(e, k->fp, k->path, k->len, 59, m);
+		reply(e, k->w, k->id, 59, m, NULL, 0);
+		free(m);
+	} else if (k->res.len < 4 || (sp = strchr(res, ' ')) == NULL ||
+	    !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		audit(e, k->fp, k->path, k->len, 40, "the check stopped");
+		reply(e, k->w, k->id, 40, "the upload's check stopped; nothing was "
+		    "stored", NULL, 0);
+	} else if (strncmp(res, "30 ", 3) != 0) {
+		int status = atoi(res) == 40 ? 40 : 59;
+		char *m = sp + 1;
+
+		if (strlen(m) > GEMINI_MAX_META - 8)
+			m[GEMINI_MAX_META - 8] = '\0';
+		audit(e, k->fp, k->path, k->len, status, m);
+		reply(e, k->w, k->id, status, m, NULL, 0);
+	} else if (strcmp(k->path, "/" STATE_DATASET) == 0) {
+		store_dataset(e, k, sp + 1);
+	} else {
+		store_capsule(e, k);
+	}
+	check_free(k);
+	e->c[i] = e->c[--e->n_c];
+}
+
+/* ------------------------------------------------------------------- reads */
 
 /* The page that lists the stored versions, newest first. */
 static void
-versions_page(const struct editor_env *env, uint32_t id, struct buf *out)
+versions_page(struct ed *e, int w, uint32_t id)
 {
-	char *vdir = xasprintf("%s/" VERSIONS_DIR, env->cfg->state_dir), **v;
-	size_t n = list_versions(vdir, &v);
+	int vfd = open_dir_at(e->state_fd, VERSIONS_DIR, 0);
 	struct buf b = { 0 };
+	struct stat st;
+	char **v;
+	size_t n = list_versions(vfd, &v);
 
 	buf_adds(&b, "# Versions of the dataset\n\n");
 	buf_printf(&b, "The last %d stored versions, newest first, each named by "
@@ -540,21 +843,18 @@ versions_page(const struct editor_env *env, uint32_t id, struct buf *out)
 	    VERSIONS_KEPT);
 	if (n == 0)
 		buf_adds(&b, "No version is stored yet.\n");
-	for (size_t i = n; i-- > 0;) {
-		char *p = xasprintf("%s/%s", vdir, v[i]);
-		struct stat st;
-
-		if (stat(p, &st) == 0)
+	for (size_t i = n; i-- > 0;)
+		if (fstatat(vfd, v[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
 			buf_printf(&b, "=> /versions/%s %s (%lld bytes)\n", v[i], v[i],
 			    (long long)st.st_size);
-		free(p);
-	}
-	reply(out, id, 20, "text/gemini; charset=utf-8", b.data, b.len);
+	reply(e, w, id, 20, "text/gemini; charset=utf-8", b.data, b.len);
 	buf_free(&b);
 	free_names(v, n);
-	free(vdir);
+	if (vfd != -1)
+		close(vfd);
 }
 
+/* A version's name as version_name makes them: nothing else is read. */
 static int
 version_name_ok(const char *s)
 {
@@ -570,47 +870,269 @@ version_name_ok(const char *s)
 }
 
 static void
-read_page(const struct editor_env *env, const struct chan_msg *m,
-    const char *path, struct buf *out)
+read_page(struct ed *e, int w, const struct chan_msg *m, const char *path)
 {
 	struct buf b = { 0 };
-	char *file = NULL;
+	int vfd, ok = -1;
 
-	if (strcmp(path, "/" STATE_DATASET) == 0 && env->cfg->dataset_file != NULL)
-		file = xstrdup(env->cfg->dataset_file);
-	else if (strcmp(path, "/versions/") == 0) {
-		versions_page(env, m->id, out);
+	if (strcmp(path, "/" STATE_DATASET) == 0) {
+		ok = read_at(e->state_fd, STATE_DATASET, &b);
+		if (ok == -1 && errno == ENOENT && e->seed_fd != -1 &&
+		    lseek(e->seed_fd, 0, SEEK_SET) == 0)
+			ok = read_fd_all(e->seed_fd, &b);
+	} else if (strcmp(path, "/versions/") == 0) {
+		versions_page(e, w, m->id);
 		return;
 	} else if (strncmp(path, "/versions/", 10) == 0 &&
-	    version_name_ok(path + 10))
-		file = xasprintf("%s/" VERSIONS_DIR "/%s", env->cfg->state_dir,
-		    path + 10);
-	if (file == NULL || read_all_at(AT_FDCWD, file, 0, &b) == -1)
-		reply(out, m->id, 51, "Not found", NULL, 0);
+	    version_name_ok(path + 10) &&
+	    (vfd = open_dir_at(e->state_fd, VERSIONS_DIR, 0)) != -1) {
+		ok = read_at(vfd, path + 10, &b);
+		close(vfd);
+	}
+	if (ok == -1)
+		reply(e, w, m->id, 51, "Not found", NULL, 0);
 	else
-		reply(out, m->id, 20, TEXT_MIME, b.data, b.len);
+		reply(e, w, m->id, 20, TEXT_MIME, b.data, b.len);
 	buf_free(&b);
-	free(file);
 }
 
-void
-editor_handle(const struct editor_env *env, const struct chan_msg *m,
-    struct buf *out)
+/* One frame from worker channel w. The worker checked the certificate, the
+ * size and the path; a worker that lies gets no more than an editor has:
+ * an editor's fingerprint, a normalised path without hidden segments. */
+static void
+handle(struct ed *e, int w, const struct chan_msg *m)
 {
 	char *path = xasprintf("%.*s", (int)m->n[0], (const char *)m->part[0]);
 
-	/* The worker checked the certificate; a worker that lies is refused. */
-	if (!config_is_editor(env->cfg, m->fp) || strlen(path) != m->n[0] ||
-	    path[0] != '/' || strstr(path, "/.") != NULL) {
-		reply(out, m->id, 61, "Not an editor", NULL, 0);
+	if (!config_is_editor(e->cfg, m->fp)) {
+		reply(e, w, m->id, 61, "Not an editor", NULL, 0);
+	} else if (strlen(path) != m->n[0] || path[0] != '/' ||
+	    strstr(path, "/.") != NULL || strstr(path, "//") != NULL) {
+		/* /versions/..conf and the like: not a name anything has. */
+		reply(e, w, m->id, m->code == CHAN_READ ? 51 : 59, m->code ==
+		    CHAN_READ ? "Not found" : "Not an editable path", NULL, 0);
 	} else if (m->code == CHAN_READ) {
-		read_page(env, m, path, out);
-	} else if (m->code == CHAN_STORE && strcmp(path, "/" STATE_DATASET) == 0) {
-		store_dataset(env, m, out);
+		read_page(e, w, m, path);
 	} else if (m->code == CHAN_STORE) {
-		store_capsule(env, m, path, out);
+		start_check(e, w, m, path);
 	} else {
-		reply(out, m->id, 59, "Unknown request", NULL, 0);
+		reply(e, w, m->id, 59, "Unknown request", NULL, 0);
 	}
 	free(path);
+}
+
+/* --------------------------------------------------------------- the loop */
+
+static void
+chan_in(struct ed *e, size_t i)
+{
+	struct wchan *c = &e->w[i];
+	size_t used, max = (size_t)e->cfg->max_upload + 2 * GEMINI_MAX_REQUEST;
+	struct chan_msg m;
+	int r = 0, broken = chan_fill(c->fd, &c->in) == -1;
+
+	while ((r = chan_unpack(c->in.data, c->in.len, max, &m, &used)) == 1) {
+		handle(e, (int)i, &m);
+		chan_consume(&c->in, used);
+	}
+	if (r == -1) {
+		log_error("editing: a malformed request from a worker; its channel "
+		    "is closed");
+		broken = 1;
+	}
+	if (broken) {
+		close(c->fd);
+		c->fd = -1;
+		buf_free(&c->in);
+		buf_free(&c->out);
+	}
+}
+
+/* A message of the master's: a new worker's channel, a store gone live. */
+static int
+ctl_in(struct ed *e)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct ed_ctl c;
+	struct iovec iov = { &c, sizeof(c) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	ssize_t n;
+	int fd = -1;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	if ((n = recvmsg(e->ctl, &mh, MSG_CMSG_CLOEXEC)) <= 0)
+		return n == 0 || (errno != EINTR && errno != EAGAIN) ? -1 : 0;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	if (n != (ssize_t)sizeof(c)) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	if (c.type == ED_WORKER && fd != -1) {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		e->w = xrealloc(e->w, (e->n_w + 1) * sizeof(*e->w));
+		memset(&e->w[e->n_w], 0, sizeof(*e->w));
+		e->w[e->n_w++].fd = fd;
+		return 0;
+	}
+	if (fd != -1)
+		close(fd);
+	if (c.type == ED_RETIRE) {
+		e->retired = 1;
+		return 0;
+	}
+	for (size_t i = 0; i < e->n_wait; i++) {
+		struct waiting *wt = &e->wait[i];
+
+		if (wt->tag != c.tag)
+			continue;
+		if (c.type == ED_LIVE)
+			reply(e, wt->w, wt->id, 30, wt->meta, NULL, 0);
+		else
+			reply(e, wt->w, wt->id, 40, "stored, but the server could "
+			    "not rebuild the site with it: see its log", NULL, 0);
+		free(wt->meta);
+		*wt = e->wait[--e->n_wait];
+		break;
+	}
+	return 0;
+}
+
+static void
+editor_loop(struct ed *e)
+{
+	for (;;) {
+		size_t n = 0, nfd = 1 + e->n_w + e->n_c, live = 0;
+		struct pollfd *fds = xcalloc(nfd, sizeof(*fds));
+		long now = now_ms(), wait = EDIT_TICK_MS;
+
+		fds[n].fd = e->ctl;
+		fds[n++].events = POLLIN;
+		for (size_t i = 0; i < e->n_w; i++) {
+			fds[n].fd = e->w[i].fd;
+			fds[n++].events = POLLIN | (e->w[i].out.len > 0 ? POLLOUT : 0);
+			live += e->w[i].fd != -1;
+		}
+		for (size_t i = 0; i < e->n_c; i++) {
+			fds[n].fd = e->c[i].fd;
+			fds[n++].events = POLLIN;
+			if (e->c[i].deadline - now < wait)
+				wait = e->c[i].deadline - now;
+		}
+		/* Retired (a new generation serves), its workers gone and
+		 * nothing left to answer: done. */
+		if (e->retired && live == 0 && e->n_c == 0 && e->n_wait == 0) {
+			free(fds);
+			return;
+		}
+		if (poll(fds, n, wait < 0 ? 0 : (int)wait) == -1 && errno != EINTR) {
+			free(fds);
+			return;
+		}
+		if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && ctl_in(e) == -1) {
+			free(fds);
+			return;		/* the master is gone */
+		}
+		for (size_t i = 0; i < e->n_w; i++) {
+			short re = fds[1 + i].revents;
+
+			if (e->w[i].fd == -1)
+				continue;
+			if (re & POLLOUT)
+				chan_flush(e->w[i].fd, &e->w[i].out, &e->w[i].off);
+			if (re & (POLLIN | POLLHUP | POLLERR))
+				chan_in(e, i);
+			if (e->w[i].fd != -1 && e->w[i].out.len > 0)
+				chan_flush(e->w[i].fd, &e->w[i].out, &e->w[i].off);
+		}
+		now = now_ms();
+		for (size_t j = e->n_c; j-- > 0;) {
+			short re = fds[1 + e->n_w + j].revents;
+			struct check *k = &e->c[j];
+
+			if (re & (POLLIN | POLLHUP | POLLERR)) {
+				char tmp[4096];
+				ssize_t r = read(k->fd, tmp, sizeof(tmp));
+
+				if (r > 0 && k->res.len < 4 * GEMINI_MAX_META)
+					buf_add(&k->res, tmp, (size_t)r);
+				else if (r <= 0)
+					check_done(e, j, 0);
+			} else if (now >= k->deadline) {
+				check_done(e, j, 1);
+			}
+		}
+		for (size_t i = 0; i < e->n_w; i++)
+			if (e->w[i].fd != -1 && e->w[i].out.len > 0)
+				chan_flush(e->w[i].fd, &e->w[i].out, &e->w[i].off);
+		free(fds);
+	}
+}
+
+int
+editor_main(const struct config *cfg, const struct site *site,
+    const struct privs *p, int ctl)
+{
+	struct ed e;
+	int rc = 1;
+
+	memset(&e, 0, sizeof(e));
+	e.cfg = cfg;
+	e.site = site;
+	e.ctl = ctl;
+	e.seed_fd = -1;
+#ifdef KILNET_TEST_HOOKS
+	if (getenv("KILNET_TEST_STORE_DELAY_MS") != NULL)
+		e.pause_ms = atol(getenv("KILNET_TEST_STORE_DELAY_MS"));
+#endif
+	/* Opened while the paths can be reached (the folders above them may
+	 * be root's alone); everything after goes through these. */
+	if ((e.state_fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		log_error("editing: %s (server.state_dir): %s; editing is off",
+		    cfg->state_dir, strerror(errno));
+		goto out;
+	}
+	e.capsule_fd = cfg->capsule_dir != NULL ? open(cfg->capsule_dir,
+	    O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (cfg->dataset_file != NULL && strcmp(cfg->dataset_file, cfg->file) != 0)
+		e.seed_fd = open(cfg->dataset_file, O_RDONLY | O_CLOEXEC);
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	tzset();
+	{
+		int fds[2] = { e.state_fd, e.capsule_fd };
+
+		if (privs_drop(p) == -1 ||
+		    sandbox_enter_role(cfg, SANDBOX_EDITOR, fds, 2) == -1)
+			goto out;
+	}
+	if ((rc = store_lock(&e)) != -1)	/* finishes a store killed midway */
+		store_unlock(rc);
+	rc = 0;
+	editor_loop(&e);
+out:
+	for (size_t i = 0; i < e.n_c; i++) {
+		kill(e.c[i].pid, SIGKILL);
+		waitpid(e.c[i].pid, NULL, 0);
+		check_free(&e.c[i]);
+	}
+	free(e.c);
+	for (size_t i = 0; i < e.n_w; i++) {
+		if (e.w[i].fd != -1)
+			close(e.w[i].fd);
+		buf_free(&e.w[i].in);
+		buf_free(&e.w[i].out);
+	}
+	free(e.w);
+	for (size_t i = 0; i < e.n_wait; i++)
+		free(e.wait[i].meta);
+	free(e.wait);
+	return rc;
 }

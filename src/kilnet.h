@@ -164,6 +164,7 @@ struct config {
 	int                 log_anonymise;
 
 	char               *gopher_description;  /* caps.txt ServerDescription */
+	int                 gopher_description_net;  /* 1: the network's name */
 	char               *gopher_geolocation;  /* caps.txt ServerGeolocationString */
 
 	/* Rate limits (issue 8): a token bucket per client address (IPv6 by /64). */
@@ -200,8 +201,19 @@ int   config_load(const char *file, struct config *cfg, struct diag *d);
  * from the config file. */
 int   config_load_with(const char *file, const char *dataset,
 	    struct config *cfg, struct diag *d);
+/* config_load_with's DATASET for the config's own network group (the seed),
+ * whether or not an editor stored one: the root master parses nothing that
+ * an editor wrote (build.c reads that one, unprivileged). */
+#define CONFIG_SEED ""
+/* cfg's dataset replaced by the one in text, a libconfig text holding only the
+ * network group (STATE/network.conf, an upload); problems name display as it
+ * is, or only their line when display is "". 0, or -1 (cfg->net then empty). */
+int   config_read_dataset(struct config *cfg, const void *text, size_t len,
+	    const char *display, struct diag *d);
 /* The edited dataset's name in server.state_dir. */
 #define STATE_DATASET "network.conf"
+/* The editors' capsule files in server.state_dir: an overlay over capsule/. */
+#define STATE_CAPSULE "capsule"
 /* Fills in what depends on the command line: the public ports from the first
  * listen address when not set, the certificate paths of each host. */
 void  config_finish(struct config *cfg);
@@ -375,6 +387,16 @@ struct search_index *search_build(const struct network *,
 int   search_run(const struct search_index *, const char *query, size_t qlen,
 	    struct search_page *sp);
 void  search_free(struct search_index *);
+/* The index on the wire (site_wire.c): a field's text as an offset into one
+ * of pages (the site's Gemini table, which the index points into), or its
+ * bytes when it is in none. _read builds an index that points into pages (of
+ * the site being read); NULL with w->err set when the bytes are not one. */
+struct resource;
+struct wire;
+void  search_wire_write(const struct search_index *,
+	    const struct resource *pages, size_t n_pages, struct buf *out);
+struct search_index *search_wire_read(struct wire *,
+	    const struct resource *pages, size_t n_pages);
 
 /* ------------------------------------------------------------------- site */
 /* One response that exists before any request: built at load, read-only. */
@@ -404,6 +426,8 @@ struct site {
 	size_t                n_ports;
 	char                 *caps;     /* caps.txt body */
 	char                 *edit_host; /* where editors edit; NULL: editing off */
+	char                 *mimes;    /* site_wire_read: the MIME types resources
+					 * point into; NULL: static strings */
 };
 
 /* Renders the dataset and loads capsule/; warnings (a capsule file shadowed by
@@ -412,6 +436,20 @@ struct site {
  * nothing reads it after, and at 10,000 members it would be a quarter of
  * every worker's memory. */
 struct site           *site_build(struct config *, struct diag *d);
+/* Where site_build_from reads the capsule: folders opened by the caller (-1:
+ * by their paths), so that a process that has since given up the right to
+ * reach them by path reads through them; and one capsule file that is not
+ * stored yet (an editor's upload being checked: extra_path "/a/b.gmi"),
+ * which replaces the file of that path. */
+struct site_src {
+	int                  capsule_fd;   /* capsule/ */
+	int                  overlay_fd;   /* STATE/capsule */
+	const char          *extra_path;
+	const unsigned char *extra;
+	size_t               extra_len;
+};
+struct site           *site_build_from(struct config *, const struct site_src *,
+			    struct diag *d);
 void                   site_free(struct site *);
 const struct resource *site_gemini(const struct site *, const char *path);
 const struct resource *site_gopher(const struct site *, const char *selector);
@@ -425,6 +463,58 @@ int                    site_export(const struct site *, const char *dir, struct 
 const char            *mime_for(const char *name);
 /* Gopher item type for a MIME type ('0', '1', 'h', 'g', 'I', '9'). */
 char                   gopher_type_for(const char *mime);
+
+/* ------------------------------------------------------------ site_wire.c */
+/*
+ * The built site as bytes, so that a process that parses the dataset and the
+ * capsule (unprivileged) can hand the site to one that parses nothing else
+ * (the master): length-prefixed records, little-endian fixed-width integers,
+ * every pointer an index or an offset. The format is at the top of site_wire.c.
+ */
+/* Appends the whole site (every field of struct site, the resources, the
+ * search index) to out. */
+void         site_wire_write(const struct site *, struct buf *out);
+/* A site from bytes written by site_wire_write; NULL when the bytes are not a
+ * whole, well-formed site (with a short reason in err). Never reads past n,
+ * never trusts a length or an offset: every count, length and offset is
+ * bounded by what is left, every string is checked to end where its length
+ * says, every pointer rebuilt into the new site's own memory. The result is
+ * freed by site_free. */
+struct site *site_wire_read(const unsigned char *p, size_t n, char *err,
+	    size_t errlen);
+
+/* What site_wire.c and search.c (the index's own part) share. Writing: */
+void         wire_put_u8(struct buf *, uint8_t);
+void         wire_put_u32(struct buf *, uint32_t);
+void         wire_put_u64(struct buf *, uint64_t);
+/* A u32 length, then the bytes (a C string: without its NUL). */
+void         wire_put_bytes(struct buf *, const void *, size_t);
+void         wire_put_str(struct buf *, const char *);
+/* Reading n bytes from p: the first failure sticks (err says what, off where)
+ * and every read after it gives 0 or NULL, so a reader checks w->err once at
+ * the end of a record rather than after every field. */
+struct wire {
+	const unsigned char *p;
+	size_t               n, off;
+	const char          *err;
+};
+uint8_t      wire_u8(struct wire *);
+uint32_t     wire_u32(struct wire *);
+uint64_t     wire_u64(struct wire *);
+/* The next len bytes, in place; NULL when fewer are left. */
+const unsigned char *wire_take(struct wire *, uint64_t len);
+/* A count of records of at least min bytes each; 0 (failed) when what is
+ * left cannot hold that many. */
+size_t       wire_count(struct wire *, uint64_t count, size_t min);
+/* A u32 length and as many bytes (wire_put_bytes): in place, *len set; NULL
+ * when they are not all there. */
+const unsigned char *wire_bytes_at(struct wire *, size_t *len);
+/* The same for a string: NULL too when a byte of it is NUL. */
+const char  *wire_str_at(struct wire *, size_t *len);
+/* The same, as a malloc'd C string. */
+char        *wire_str(struct wire *);
+/* Fails w with why (when it has not failed yet); returns NULL. */
+void        *wire_fail(struct wire *, const char *why);
 
 /* ---------------------------------------------------------------- editchan.c */
 /*
@@ -547,6 +637,12 @@ void  ratelimit_close(struct ratelimit *, const struct sockaddr *addr);
 
 /* -------------------------------------------------------------------- log */
 void  log_init(const char *access_log, int anonymise, int worker_id);
+/* s as one field of a log line: every byte outside printable ASCII, the
+ * space, '"' and '\\' as \xHH (a new string). For what a client or an
+ * editor sent (a path, a name) in any line the server writes. */
+char *log_escape(const char *s, size_t len);
+/* The access log's descriptor (2, or a file's; -1: off), kept by children. */
+int   log_access_fd(void);
 void  log_msg(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 #define log_info(...)  log_msg("info", __VA_ARGS__)
@@ -596,26 +692,45 @@ struct server_gen {
 };
 /* generation.c: frees the parts that are there and empties *g. */
 void        server_gen_free(struct server_gen *);
-/* Builds a new generation from the same sources as the first (the config file
- * and the command line); with DATASET (not NULL), the dataset from that file
- * instead (an upload being checked). With d, problems are left there for the
- * caller, else logged. 0, or -1 (and *out empty). */
-typedef int (*server_reload_fn)(void *arg, const char *dataset,
-	    struct server_gen *out, struct diag *d);
+/* The config of a new generation from the same sources as the first (the
+ * config file and the command line, the seed dataset): out->cfg only; the
+ * master has its site built (build.c) and its TLS set up. Problems are
+ * logged. 0, or -1 (and *out empty). */
+typedef int (*server_reload_fn)(void *arg, struct server_gen *out);
 
-/* editor.c: the master answers a worker's editing request (editchan.c). */
-struct editor_env {
-	const struct config *cfg;        /* the generation serving now */
-	const struct site   *site;
-	server_reload_fn     build;      /* a generation with an upload's dataset */
-	void                *build_arg;
-	void               (*install)(void *arg, struct server_gen *ng);
-	void                *install_arg;
-	long                 pause_ms;   /* test-only: between the steps of a store */
+/* The editing process (one per generation, forked by the master before its
+ * workers): answers the workers' editing requests on their channels, checks
+ * and stores uploads in server.state_dir, and tells the master over ctl
+ * (SOCK_SEQPACKET, struct ed_ctl) when one is stored. Returns its exit
+ * status. */
+enum { ED_WORKER = 1, ED_STORED, ED_LIVE, ED_FAILED, ED_RETIRE };
+struct ed_ctl {
+	uint32_t  type;   /* ED_WORKER: a worker's channel, as SCM_RIGHTS */
+	uint32_t  tag;    /* ED_STORED, and the ED_LIVE/ED_FAILED that answers */
 };
-/* Answers request m (a frame from a worker); the reply frame goes to out. */
-void        editor_handle(const struct editor_env *, const struct chan_msg *m,
-	    struct buf *out);
+struct privs;
+/* build.c: the site built by an unprivileged child (it reads what editors
+ * wrote; the master reads only its site_wire records). */
+struct build {
+	pid_t       pid;
+	int         fd;         /* the site comes on it (non-blocking) */
+	struct buf  in;
+	long        deadline;
+	int         reaped, status;  /* the master's reaper took its status */
+};
+/* Forks the builder for cfg (the server settings and the seed dataset the
+ * master parsed); it reports its own problems (stderr, or the log when
+ * reloading). 0, or -1 (logged). */
+int         build_start(struct build *, struct config *, const struct privs *,
+	    int reloading);
+/* When b->fd is readable or the loop's tick came: 0 still building; 1 done,
+ * *out the site or NULL (then the reason was reported). */
+int         build_step(struct build *, struct site **out);
+void        build_cancel(struct build *);
+/* Both, waited for (at start). */
+struct site *build_run(struct config *, const struct privs *, int reloading);
+int         editor_main(const struct config *, const struct site *,
+	    const struct privs *, int ctl);
 
 /* master.c: binds the listeners, starts the workers and serves until
  * SIGTERM/SIGINT; SIGHUP calls reload and, when it succeeds, replaces the
@@ -675,6 +790,13 @@ void        sandbox_board_free(struct sandbox_board *);
 struct event_base;
 int         sandbox_enter(const struct config *cfg, struct sandbox_board *,
 	    int slot, struct event_base *base);
+/* The editing process and the site builder: a seccomp filter of their own
+ * and, where the kernel has Landlock, no file reached but those below the
+ * folders fds[0..n-1], opened before (-1: skipped): the editor may write
+ * below fds[0] (the state folder), the rest are read only. 0 or -1. */
+enum { SANDBOX_EDITOR = 1, SANDBOX_BUILDER };
+int         sandbox_enter_role(const struct config *cfg, int role,
+	    const int *fds, size_t n);
 /* In the master, for a worker of slot (0-based) that ended: 1 and the call's
  * name in name[size] when the filter stopped it, else 0. */
 int         sandbox_violation(struct sandbox_board *, int slot, pid_t pid,

@@ -39,7 +39,7 @@ char *
 ld_display_file(const struct loader *ld, const char *f)
 {
 	if (f == NULL)
-		return xstrdup(ld->cfg->file);
+		return xstrdup(ld->nofile != NULL ? ld->nofile : ld->cfg->file);
 	return ld_resolve(ld->cfg->dir, f);
 }
 

@@ -34,6 +34,9 @@ struct loader {
 	struct diag    *d;
 	struct problem *v;
 	size_t          n, cap;
+	/* The name of settings read from memory (no file of their own): a
+	 * dataset in the state folder, an upload ("": its lines only). */
+	const char     *nofile;
 };
 
 /* PATH as seen from DIR (a new string). */

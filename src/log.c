@@ -131,6 +131,37 @@ iso_time(void)
 	return text;
 }
 
+int
+log_access_fd(void)
+{
+	return access_fd;
+}
+
+char *
+log_escape(const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *out = xmalloc(4 * len + 1), *o = out;
+
+	/* One field of a line: no byte that ends a line or a field, or that a
+	 * terminal takes as a command (C0, DEL, and every byte above ASCII: a
+	 * C1 control is one in UTF-8 too), stays as it is. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			*o++ = (char)c;
+		} else {
+			*o++ = '\\';
+			*o++ = 'x';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 static size_t
 escape_request(char *out, const unsigned char *req, size_t len)
 {

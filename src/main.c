@@ -262,22 +262,22 @@ report(const struct diag *d, int reloading, int errors, const char *prefix)
 }
 
 /*
- * Everything served comes from here, at start and on each SIGHUP: the config
- * file with the command line over it, the site rendered from it, and (when
- * tls) the certificates. On failure every problem is reported and *g is left
- * empty; nothing half-built escapes.
+ * Every config comes from here, at start and on each SIGHUP: the config file
+ * with the command line over it. For -t and --render the site is built here
+ * too, from the dataset an editor stored if there is one; a server builds
+ * its sites in an unprivileged child (build.c), and reads here only the
+ * operator's files (the seed dataset, CONFIG_SEED). On failure every problem
+ * is reported and *g is left empty; nothing half-built escapes.
  */
 static int
-load(const struct cmdline *cl, struct server_gen *g, int with_tls, int reloading,
-    const char *dataset, struct diag *keep)
+load(const struct cmdline *cl, struct server_gen *g, int serving, int reloading)
 {
 	struct diag d = { 0 };
 
 	memset(g, 0, sizeof(*g));
 	g->cfg = xcalloc(1, sizeof(*g->cfg));
-	if (config_load_with(cl->config, dataset, g->cfg, &d) == -1) {
-		if (keep != NULL)
-			goto keep;
+	if (config_load_with(cl->config, serving ? CONFIG_SEED : NULL, g->cfg,
+	    &d) == -1) {
 		report(&d, reloading, 1, NULL);
 		if (reloading)
 			log_error("%s: %zu error%s", cl->config, d.n, d.n == 1 ? "" : "s");
@@ -287,40 +287,27 @@ load(const struct cmdline *cl, struct server_gen *g, int with_tls, int reloading
 		goto fail;
 	}
 	apply_cmdline(cl, g->cfg);
-
+	if (serving)
+		return 0;
 	/* The site is rendered for -t too: a dataset that cannot render is an error. */
 	g->site = site_build(g->cfg, &d);
-	if (keep != NULL && g->site == NULL)
-		goto keep;
 	report(&d, reloading, g->site == NULL, "kilnet: ");
 	if (g->site == NULL)
 		goto fail;
 	diag_clear(&d);
-	if (with_tls && (g->tls = tls_setup(g->cfg, &d)) == NULL) {
-		if (keep != NULL)
-			goto keep;
-		report(&d, reloading, 1, "kilnet: ");
-		goto fail;
-	}
-	diag_clear(&d);
 	return 0;
-keep:
-	/* The caller reports: an upload's problems go back to its editor. */
-	*keep = d;
-	server_gen_free(g);
-	return -1;
 fail:
 	diag_clear(&d);
 	server_gen_free(g);
 	return -1;
 }
 
-/* The server's reload callback (SIGHUP, and an editor's upload with its
- * dataset): the same sources, read again. */
+/* The server's reload callback (SIGHUP, and an editor's stored upload): the
+ * same sources, read again. */
 static int
-reload(void *arg, const char *dataset, struct server_gen *out, struct diag *d)
+reload(void *arg, struct server_gen *out)
 {
-	return load(arg, out, 1, 1, dataset, d);
+	return load(arg, out, 1, 1);
 }
 
 int
@@ -336,7 +323,7 @@ main(int argc, char **argv)
 		return rc;
 	}
 	if (cl.test || cl.render != NULL) {
-		if (load(&cl, &g, 0, 0, NULL, NULL) == -1) {
+		if (load(&cl, &g, 0, 0) == -1) {
 			rc = 1;
 		} else if (cl.test) {
 			printf("kilnet: configuration OK\n");
@@ -345,7 +332,7 @@ main(int argc, char **argv)
 			rc = site_export(g.site, cl.render, &d) == 0 ? 0 : 1;
 			diag_print(&d, "kilnet: ");
 		}
-	} else if (load(&cl, &g, 1, 0, NULL, NULL) == -1) {
+	} else if (load(&cl, &g, 1, 0) == -1) {
 		rc = 1;
 	} else {
 		log_init(g.cfg->access_log, g.cfg->log_anonymise, 0);

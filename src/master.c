@@ -3,14 +3,20 @@
  * one worker per slot (worker.c), and then only watches: it reloads on SIGHUP
  * (a whole new generation of config, site and TLS, then new workers, while the
  * old ones finish what they have), forwards SIGTERM/SIGINT, reaps the workers
- * and restarts one that died. Each worker has a socketpair to it, on which
- * an editor's upload arrives (checked for size and editor by the worker, see
- * titan.c) to be stored and served (editor.c): the one thing the master
- * takes from a worker, and only from an editor.
+ * and restarts one that died. It parses only the operator's config: every
+ * site is built by an unprivileged child (build.c) and taken as site_wire
+ * records, so that nothing an editor wrote is parsed as root. Each
+ * generation has an editing process (editor.c), forked before its workers;
+ * each worker has a socketpair to it, whose other end the master hands over
+ * (SCM_RIGHTS) and does not keep. From the editing process the master takes
+ * one fixed-size word, "stored" (struct ed_ctl): it then builds and swaps in
+ * a new generation, as on SIGHUP, and answers "live".
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +24,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,9 +51,22 @@ struct child {
 	int    retiring;     /* 0, 1: told to retire, 2: SIGUSR2 sent */
 	long   started;
 	long   retire_by;    /* retiring: killed if still running then */
-	int    chan;         /* the master's end of its socketpair; -1: none */
-	struct buf in, out;  /* frames read from it, and replies to write */
-	size_t off;
+};
+
+/* An editing process: one per generation; the last one not retired is the
+ * current generation's. */
+struct edproc {
+	pid_t  pid;
+	int    ctl;          /* SOCK_SEQPACKET to it */
+	int    retired;      /* a newer generation serves */
+	long   started;
+};
+
+/* A store the editing process told of, waiting to go live. */
+struct livewait {
+	pid_t     ed;
+	uint32_t  tag;
+	int       in_build;  /* the build under way started after it */
 };
 
 struct master {
@@ -66,7 +86,81 @@ struct master {
 	int                 sigfd;
 	long                stop_at;
 	int                 is_child, child_rc;   /* in a forked worker */
+	struct edproc      *ed;
+	size_t              n_ed;
+	struct livewait    *lw;
+	size_t              n_lw;
+	struct build        build;     /* the next generation's site */
+	int                 building, rebuild;
+	struct server_gen   next;      /* its config, while it builds */
 };
+
+/*
+ * The state folder belongs to the editing process's user (server.user when
+ * started as root): made when missing, and given to that user when it is
+ * not theirs (a folder of an older kilnet, whose master stored as root).
+ * Nothing in it is opened here but folders.
+ */
+static void
+chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dp = fd != -1 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (dp == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		int sub;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		fchownat(dirfd(dp), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW);
+		if (depth < 8 && (sub = openat(dirfd(dp), de->d_name, O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
+			chown_tree(sub, uid, gid, depth + 1);
+			close(sub);
+		}
+	}
+	closedir(dp);
+}
+
+static int
+state_prepare(const struct config *cfg, const struct privs *p)
+{
+	struct stat st;
+	int fd;
+
+	if (cfg->state_dir == NULL)
+		return 0;
+	if (stat(cfg->state_dir, &st) == -1) {
+		if (cfg->n_editors == 0)
+			return 0;
+		if (mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST) {
+			log_error("cannot make the state folder %s (server.state_dir): %s",
+			    cfg->state_dir, strerror(errno));
+			return -1;
+		}
+		if (stat(cfg->state_dir, &st) == -1)
+			return -1;
+	}
+	if (!p->drop || (st.st_uid == p->uid && st.st_gid == p->gid))
+		return 0;
+	if ((fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || fchown(fd, p->uid, p->gid) == -1) {
+		log_error("cannot give the state folder %s to %s: %s", cfg->state_dir,
+		    p->user, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	chown_tree(fd, p->uid, p->gid, 0);
+	close(fd);
+	return 0;
+}
 
 static int
 slots_for(const struct config *cfg)
@@ -81,15 +175,114 @@ slots_for(const struct config *cfg)
 
 /* Forks the worker for one slot. Returns 0 (in the master, or in the child
  * with m->is_child set once the worker is done) or -1. */
+/*
+ * In a new child: every descriptor goes but standard input, output and
+ * error, the access log and keep[] (sorted): a worker must not hold another
+ * process's channel, nor the editing process a listening socket.
+ */
 static void
-child_forget(struct child *c)
+close_all_but(const int *keep, size_t n)
 {
-	if (c->chan != -1)
-		close(c->chan);
-	c->chan = -1;
-	buf_free(&c->in);
-	buf_free(&c->out);
-	c->off = 0;
+	int v[8], k = 0, lo = 3, logfd = log_access_fd();
+
+	for (size_t i = 0; i < n && k < 7; i++)
+		if (keep[i] > 2)
+			v[k++] = keep[i];
+	if (logfd > 2)
+		v[k++] = logfd;
+	for (int i = 1; i < k; i++)
+		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			int t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	for (int i = 0; i < k; i++) {
+		if (v[i] > lo)
+			close_range((unsigned)lo, (unsigned)v[i] - 1, 0);
+		if (v[i] + 1 > lo)
+			lo = v[i] + 1;
+	}
+	close_range((unsigned)lo, ~0U, 0);
+}
+
+/* The current generation's editing process, or NULL (editing is off). */
+static struct edproc *
+editor_current(struct master *m)
+{
+	for (size_t i = m->n_ed; i-- > 0;)
+		if (!m->ed[i].retired)
+			return &m->ed[i];
+	return NULL;
+}
+
+static void
+editor_tell(struct edproc *e, uint32_t type, uint32_t tag, int fd)
+{
+	struct ed_ctl c = { type, tag };
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &c, sizeof(c) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd != -1) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+	}
+	if (sendmsg(e->ctl, &mh, MSG_NOSIGNAL) == -1)
+		log_warn("editing process (pid %d): %s", (int)e->pid, strerror(errno));
+}
+
+/* Forks the current generation's editing process (none when no editor is
+ * configured). 0 in the master, or in the child with m->is_child set. */
+static int
+editor_spawn(struct master *m)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (m->g->cfg->n_editors == 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    (pid = fork()) == -1) {
+		log_error("cannot start the editing process: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close_all_but(&sv[1], 1);
+		free(m->ch);
+		m->ch = NULL;
+		m->n_ch = m->cap_ch = 0;
+		free(m->ed);
+		m->ed = NULL;
+		m->n_ed = 0;
+		free(m->lw);
+		m->lw = NULL;
+		m->n_lw = 0;
+		buf_free(&m->build.in);
+		server_gen_free(&m->next);
+		sigprocmask(SIG_SETMASK, m->oldmask, NULL);
+		m->is_child = 1;
+		m->child_rc = editor_main(m->g->cfg, m->g->site, &m->privs, sv[1]);
+		return 0;
+	}
+	close(sv[1]);
+	m->ed = xrealloc(m->ed, (m->n_ed + 1) * sizeof(*m->ed));
+	m->ed[m->n_ed].pid = pid;
+	m->ed[m->n_ed].ctl = sv[0];
+	m->ed[m->n_ed].retired = 0;
+	m->ed[m->n_ed].started = now_ms();
+	m->n_ed++;
+	return 0;
 }
 
 static int
@@ -102,7 +295,9 @@ spawn(struct master *m, int slot)
 		m->cap_ch = m->cap_ch ? 2 * m->cap_ch : 8;
 		m->ch = xrealloc(m->ch, m->cap_ch * sizeof(*m->ch));
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+	sv[0] = sv[1] = -1;
+	if (editor_current(m) != NULL &&
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_error("socketpair: %s", strerror(errno));
 		sv[0] = sv[1] = -1;
 	}
@@ -122,8 +317,22 @@ spawn(struct master *m, int slot)
 		 * its own end of its own channel. */
 		n = lsocks_take(&m->ls, slot, m->n_slots, &socks);
 		lsocks_free(&m->ls);
-		for (size_t k = 0; k < m->n_ch; k++)
-			child_forget(&m->ch[k]);
+		for (size_t k = 0; k < m->n_ed; k++)
+			close(m->ed[k].ctl);
+		free(m->ed);
+		m->ed = NULL;
+		m->n_ed = 0;
+		free(m->lw);
+		m->lw = NULL;
+		m->n_lw = 0;
+		if (m->build.fd != -1)
+			close(m->build.fd);
+		buf_free(&m->build.in);
+		server_gen_free(&m->next);
+		/* The seed dataset stays in the master (the editing process of a
+		 * later restart needs it); a worker serves the site only. */
+		network_free(&m->g->cfg->net);
+		malloc_trim(0);
 		free(m->ch);
 		m->ch = NULL;
 		m->n_ch = m->cap_ch = 0;
@@ -139,10 +348,11 @@ spawn(struct master *m, int slot)
 	}
 	if (sv[1] != -1) {
 		close(sv[1]);
-		fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+		/* The editing process's end goes to it; the master keeps none. */
+		editor_tell(editor_current(m), ED_WORKER, 0, sv[0]);
+		close(sv[0]);
 	}
 	memset(&m->ch[m->n_ch], 0, sizeof(m->ch[m->n_ch]));
-	m->ch[m->n_ch].chan = sv[0];
 	m->ch[m->n_ch].pid = pid;
 	m->ch[m->n_ch].slot = slot;
 	m->ch[m->n_ch].retiring = 0;
@@ -192,6 +402,13 @@ master_stop(struct master *m, int sig)
 	lsocks_free(&m->ls);
 	for (size_t k = 0; k < m->n_ch; k++)
 		kill(m->ch[k].pid, SIGTERM);
+	for (size_t k = 0; k < m->n_ed; k++)
+		kill(m->ed[k].pid, SIGTERM);
+	if (m->building) {
+		build_cancel(&m->build);
+		server_gen_free(&m->next);
+		m->building = 0;
+	}
 }
 
 /* A connection's longest life in an old worker: how long it may finish. */
@@ -235,13 +452,23 @@ master_install(struct master *m, struct server_gen *ng)
 	return 0;
 }
 
-/* After master_install: the new workers first (the sockets are shared, so
- * whichever accepts a queued connection serves it, and none waits for a
- * worker to start), then the old ones are told to finish. */
+/* After master_install: the new generation's editing process, then its
+ * workers (the sockets are shared, so whichever accepts a queued connection
+ * serves it, and none waits for a worker to start), then the old ones are
+ * told to finish; the stores that this generation serves are live. */
 static void
 master_swap(struct master *m)
 {
+	struct edproc *old = editor_current(m);
+	size_t n_old = m->n_ed;
+
 	m->installed = 0;
+	if (old != NULL)
+		old->retired = 1;
+	for (size_t k = 0; k < n_old; k++)
+		m->ed[k].retired = 1;
+	if (editor_spawn(m) == -1 || m->is_child)
+		return;
 	ensure_workers(m, 0);
 	if (m->is_child)
 		return;
@@ -251,85 +478,168 @@ master_swap(struct master *m)
 			m->ch[k].retiring = 2;
 		}
 	}
+	/* The old editing processes answer what they have, then end. */
+	for (size_t k = 0; k < n_old; k++)
+		editor_tell(&m->ed[k], ED_RETIRE, 0, -1);
+	for (size_t i = 0; i < m->n_lw;) {
+		if (!m->lw[i].in_build) {
+			i++;
+			continue;
+		}
+		for (size_t k = 0; k < m->n_ed; k++)
+			if (m->ed[k].pid == m->lw[i].ed)
+				editor_tell(&m->ed[k], ED_LIVE, m->lw[i].tag, -1);
+		m->lw[i] = m->lw[--m->n_lw];
+	}
 	log_info("reloaded: %zu pages (%zu Gemini, %zu Gopher), %d worker%s",
 	    m->g->site->n_gemini + m->g->site->n_gopher, m->g->site->n_gemini,
 	    m->g->site->n_gopher, m->n_slots, m->n_slots == 1 ? "" : "s");
 }
 
-/* SIGHUP: a whole new generation, or (on any error) none and the old serves. */
+/*
+ * SIGHUP, or a store: the new generation's config (parsed here: the
+ * operator's files), then its site from the builder, awaited in the loop
+ * (master_built). One build at a time; asked again meanwhile, another
+ * follows it.
+ */
 static void
-master_reload(struct master *m)
+master_reload(struct master *m, const char *why)
 {
-	struct server_gen ng;
+	struct privs np;
 
-	log_info("signal %d: reloading %s", SIGHUP, m->g->cfg->file);
-	if (m->reload(m->reload_arg, NULL, &ng, NULL) == -1) {
-		log_error("reload failed: still serving the previous site");
+	if (m->building) {
+		m->rebuild = 1;
 		return;
 	}
-	if (master_install(m, &ng) == 0)
-		master_swap(m);
-}
-
-static void
-install_cb(void *arg, struct server_gen *ng)
-{
-	master_install(arg, ng);
-}
-
-/* Frames from worker k's channel: each an editor's request, answered in
- * turn (a store builds, writes and installs a generation; the new workers
- * start after, in master_wait, so m->ch stays as it is here). */
-static void
-master_chan(struct master *m, size_t k, short revents)
-{
-	struct child *c = &m->ch[k];
-	struct editor_env env;
-	struct chan_msg msg;
-	size_t used, max;
-	int r = 0, broken = 0;
-	const char *pause;
-
-	if (revents & POLLOUT)
-		broken = chan_flush(c->chan, &c->out, &c->off) == -1;
-	if (!broken && (revents & (POLLIN | POLLHUP | POLLERR)))
-		broken = chan_fill(c->chan, &c->in) == -1;
-	memset(&env, 0, sizeof(env));
-	env.build = m->reload;
-	env.build_arg = m->reload_arg;
-	env.install = install_cb;
-	env.install_arg = m;
-	if ((pause = getenv("KILNET_TEST_STORE_DELAY_MS")) != NULL)
-		env.pause_ms = atol(pause);
-	/* A frame is at most an upload the worker has checked for size: a
-	 * worker that sends more is broken, and not given the memory. */
-	max = (size_t)m->g->cfg->max_upload + 2 * GEMINI_MAX_REQUEST;
-	/* Bytes of a frame still coming stay for the next read. */
-	while (!broken && (r = chan_unpack(c->in.data, c->in.len, max, &msg,
-	    &used)) == 1) {
-		env.cfg = m->g->cfg;
-		env.site = m->g->site;
-		editor_handle(&env, &msg, &c->out);
-		chan_consume(&c->in, used);
+	m->rebuild = 0;
+	log_info("%s: reloading %s", why, m->g->cfg->file);
+	for (size_t i = 0; i < m->n_lw; i++)
+		m->lw[i].in_build = 1;
+	if (m->reload(m->reload_arg, &m->next) == -1 ||
+	    privs_resolve(m->next.cfg, &np) == -1 ||
+	    build_start(&m->build, m->next.cfg, &np, 1) == -1) {
+		server_gen_free(&m->next);
+		log_error("reload failed: still serving the previous site");
+		for (size_t i = 0; i < m->n_lw;) {
+			for (size_t k = 0; k < m->n_ed; k++)
+				if (m->lw[i].in_build && m->ed[k].pid == m->lw[i].ed)
+					editor_tell(&m->ed[k], ED_FAILED, m->lw[i].tag, -1);
+			if (m->lw[i].in_build)
+				m->lw[i] = m->lw[--m->n_lw];
+			else
+				i++;
+		}
+		return;
 	}
-	if (r == -1)
-		broken = 1;
-	/* After a store, the reply waits for the new workers (master_wait):
-	 * the editor's next request must find the new site. */
-	if (!broken && c->out.len > 0 && !m->installed)
-		broken = chan_flush(c->chan, &c->out, &c->off) == -1;
-	if (broken) {
-		/* Its requests cannot be answered: a new worker takes the slot. */
-		if (r == -1 || c->in.len > 0)
-			log_error("worker %d (pid %d): a malformed editing request; "
-			    "replacing the worker", c->slot + 1, (int)c->pid);
-		child_forget(c);
-		if (!c->retiring && !m->stopping) {
-			c->retiring = 2;
-			c->retire_by = now_ms() + retire_bound(m->g->cfg);
-			kill(c->pid, SIGUSR2);
+	m->building = 1;
+}
+
+/* The builder is done: the generation is installed, or none and the old
+ * serves (and the stores waiting are told it failed). */
+static void
+master_built(struct master *m, struct site *site)
+{
+	struct diag d = { 0 };
+
+	m->building = 0;
+	if (site != NULL) {
+		m->next.site = site;
+		if ((m->next.tls = tls_setup(m->next.cfg, &d)) == NULL) {
+			for (size_t i = 0; i < d.n; i++)
+				log_error("%s", d.msgs[i]);
+		}
+		diag_clear(&d);
+	}
+	if (site == NULL || m->next.tls == NULL) {
+		server_gen_free(&m->next);
+		log_error("reload failed: still serving the previous site");
+		for (size_t i = 0; i < m->n_lw;) {
+			if (!m->lw[i].in_build) {
+				i++;
+				continue;
+			}
+			for (size_t k = 0; k < m->n_ed; k++)
+				if (m->ed[k].pid == m->lw[i].ed)
+					editor_tell(&m->ed[k], ED_FAILED, m->lw[i].tag, -1);
+			m->lw[i] = m->lw[--m->n_lw];
+		}
+	} else if (master_install(m, &m->next) == 0) {
+		master_swap(m);
+		if (m->is_child)
+			return;
+	}
+	if (m->rebuild || m->n_lw > 0)
+		master_reload(m, "a store or a signal during the last reload");
+}
+
+/* The editing process's word: "stored" (a reload follows). */
+static void
+editor_heard(struct master *m, size_t k)
+{
+	struct ed_ctl c;
+	ssize_t n = recv(m->ed[k].ctl, &c, sizeof(c), MSG_DONTWAIT);
+
+	if (n != (ssize_t)sizeof(c) || c.type != ED_STORED)
+		return;		/* its end is read by the reaper */
+	m->lw = xrealloc(m->lw, (m->n_lw + 1) * sizeof(*m->lw));
+	m->lw[m->n_lw].ed = m->ed[k].pid;
+	m->lw[m->n_lw].tag = c.tag;
+	m->lw[m->n_lw].in_build = 0;
+	m->n_lw++;
+	master_reload(m, "an editor's upload was stored");
+}
+
+/* A worker of the current generation for each slot anew (the editing
+ * process was replaced: the new workers have channels to the new one). */
+static void
+replace_workers(struct master *m)
+{
+	long bound = retire_bound(m->g->cfg);
+
+	for (size_t k = 0; k < m->n_ch; k++) {
+		if (m->ch[k].retiring)
+			continue;
+		m->ch[k].retiring = 1;
+		m->ch[k].retire_by = now_ms() + bound;
+	}
+	ensure_workers(m, 0);
+	if (m->is_child)
+		return;
+	for (size_t k = 0; k < m->n_ch; k++) {
+		if (m->ch[k].retiring == 1) {
+			kill(m->ch[k].pid, SIGUSR2);
+			m->ch[k].retiring = 2;
 		}
 	}
+}
+
+/* An editing process ended: the current one is started again (unless it
+ * died at once), and its workers with it; an old one was done. */
+static void
+editor_reaped(struct master *m, size_t k, int st)
+{
+	struct edproc e = m->ed[k];
+
+	close(e.ctl);
+	m->ed[k] = m->ed[--m->n_ed];
+	if (m->stopping || e.retired)
+		return;
+	if (WIFSIGNALED(st))
+		log_error("editing process (pid %d) killed by signal %d",
+		    (int)e.pid, WTERMSIG(st));
+	else
+		log_error("editing process (pid %d) exited with status %d",
+		    (int)e.pid, WEXITSTATUS(st));
+	/* Stores it was waiting to see live are live with the next build. */
+	if (now_ms() - e.started < RESPAWN_MIN_MS) {
+		log_error("the editing process died at start: editing is off "
+		    "until the next reload");
+		return;
+	}
+	if (editor_spawn(m) == -1 || m->is_child)
+		return;
+	log_info("editing process restarted (pid %d)", (int)m->ed[m->n_ed - 1].pid);
+	replace_workers(m);
 }
 
 static void
@@ -342,12 +652,24 @@ master_reap(struct master *m)
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (m->building && pid == m->build.pid) {
+			m->build.reaped = 1;
+			m->build.status = st;
+			continue;
+		}
+		for (k = 0; k < m->n_ed && m->ed[k].pid != pid; k++)
+			;
+		if (k < m->n_ed) {
+			editor_reaped(m, k, st);
+			if (m->is_child)
+				return;
+			continue;
+		}
 		for (k = 0; k < m->n_ch && m->ch[k].pid != pid; k++)
 			;
 		if (k == m->n_ch)
 			continue;
 		c = m->ch[k];
-		child_forget(&m->ch[k]);
 		m->ch[k] = m->ch[--m->n_ch];
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (m->stopping || c.retiring))
 			continue;
@@ -372,51 +694,58 @@ master_reap(struct master *m)
 }
 
 /*
- * Waits for a signal (one of wait_set, blocked) or a worker's frame, up to
- * ts; frames are answered here. Returns the signal taken, or 0. The signals
- * come through a signalfd, so that one poll covers the channels too; without
- * one, sigtimedwait as before, and no editing.
+ * Waits for a signal (one of wait_set, blocked), an editing process's word
+ * or the builder's site, up to ts. Returns the signal taken, or 0. The
+ * signals come through a signalfd, so that one poll covers the rest too;
+ * without one, sigtimedwait, and no editing.
  */
 static int
 master_wait(struct master *m, const sigset_t *wait_set, const struct timespec *ts)
 {
 	struct signalfd_siginfo ssi;
 	struct pollfd *fds;
-	size_t n = 0, *idx;
+	size_t n = 0, n_ed = m->n_ed;
+	pid_t *eds;
 	siginfo_t si;
 	int sig = 0;
 
 	if (m->sigfd == -1)
 		return sigtimedwait(wait_set, &si, ts) > 0 ? si.si_signo : 0;
-	fds = xcalloc(m->n_ch + 1, sizeof(*fds));
-	idx = xcalloc(m->n_ch + 1, sizeof(*idx));
+	fds = xcalloc(m->n_ed + 2, sizeof(*fds));
+	eds = xcalloc(m->n_ed + 1, sizeof(*eds));
 	fds[n].fd = m->sigfd;
 	fds[n++].events = POLLIN;
-	for (size_t k = 0; k < m->n_ch; k++) {
-		if (m->ch[k].chan == -1)
-			continue;
-		idx[n] = k;
-		fds[n].fd = m->ch[k].chan;
-		fds[n++].events = POLLIN | (m->ch[k].out.len > 0 ? POLLOUT : 0);
+	fds[n].fd = m->building ? m->build.fd : -1;
+	fds[n++].events = POLLIN;
+	for (size_t k = 0; k < n_ed; k++) {
+		eds[k] = m->ed[k].pid;
+		fds[n].fd = m->ed[k].ctl;
+		fds[n++].events = POLLIN;
 	}
 	if (poll(fds, n, (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000)) > 0) {
-		for (size_t i = 1; i < n; i++)
-			if (fds[i].revents != 0)
-				master_chan(m, idx[i], fds[i].revents);
-		if (m->installed && !m->is_child && !m->stopping) {
-			master_swap(m);
-			for (size_t k = 0; k < m->n_ch && !m->is_child; k++)
-				if (m->ch[k].chan != -1 && m->ch[k].out.len > 0 &&
-				    chan_flush(m->ch[k].chan, &m->ch[k].out,
-				    &m->ch[k].off) == -1)
-					child_forget(&m->ch[k]);
+		/* By pid: a word can start a reload that changes m->ed. */
+		for (size_t i = 0; i < n_ed && !m->is_child; i++) {
+			if (!(fds[2 + i].revents & POLLIN))
+				continue;
+			for (size_t k = 0; k < m->n_ed; k++)
+				if (m->ed[k].pid == eds[i]) {
+					editor_heard(m, k);
+					break;
+				}
 		}
 		if (!m->is_child && (fds[0].revents & POLLIN) &&
 		    read(m->sigfd, &ssi, sizeof(ssi)) == (ssize_t)sizeof(ssi))
 			sig = (int)ssi.ssi_signo;
 	}
+	/* The builder at each turn: its pipe, or its deadline. */
+	if (!m->is_child && m->building) {
+		struct site *site;
+
+		if (build_step(&m->build, &site) == 1)
+			master_built(m, site);
+	}
 	free(fds);
-	free(idx);
+	free(eds);
 	return sig;
 }
 
@@ -426,6 +755,10 @@ master_wait(struct master *m, const sigset_t *wait_set, const struct timespec *t
 static void
 master_run(struct master *m, const sigset_t *wait_set)
 {
+	if (editor_spawn(m) == -1 && !m->is_child)
+		log_error("editing is off");
+	if (m->is_child)
+		return;
 	if (ensure_workers(m, 0) == -1 && !m->is_child) {
 		m->rc = 1;
 		master_stop(m, 0);
@@ -444,7 +777,7 @@ master_run(struct master *m, const sigset_t *wait_set)
 			if (m->is_child)
 				return;
 		}
-		if (m->stopping && m->n_ch == 0)
+		if (m->stopping && m->n_ch == 0 && m->n_ed == 0)
 			break;
 		sig = master_wait(m, wait_set, &ts);
 		if (m->is_child)
@@ -457,9 +790,7 @@ master_run(struct master *m, const sigset_t *wait_set)
 		if (sig == SIGTERM || sig == SIGINT) {
 			master_stop(m, sig);
 		} else if (sig == SIGHUP && !m->stopping) {
-			master_reload(m);
-			if (m->is_child)
-				return;
+			master_reload(m, "signal 1");
 		}
 		now = now_ms();
 		for (size_t k = 0; k < m->n_ch; k++) {
@@ -476,6 +807,8 @@ master_run(struct master *m, const sigset_t *wait_set)
 			    "them", STOP_GRACE_MS);
 			for (size_t k = 0; k < m->n_ch; k++)
 				kill(m->ch[k].pid, SIGKILL);
+			for (size_t k = 0; k < m->n_ed; k++)
+				kill(m->ed[k].pid, SIGKILL);
 			m->stop_at = now;
 			m->rc = 1;
 		}
@@ -497,8 +830,24 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	m.reload = reload;
 	m.reload_arg = arg;
 	m.oldmask = &oldmask;
-	if (privs_resolve(g->cfg, &m.privs) == -1 ||
-	    (m.limits = ratelimit_table_new()) == NULL ||
+	m.build.fd = -1;
+	if (privs_resolve(g->cfg, &m.privs) == -1 || state_prepare(g->cfg, &m.privs) == -1)
+		return 1;
+	/* The first site, built as every later one is (build.c), and its TLS. */
+	if ((g->site = build_run(g->cfg, &m.privs, 0)) == NULL)
+		return 1;
+	malloc_trim(0);
+	{
+		struct diag d = { 0 };
+
+		if ((g->tls = tls_setup(g->cfg, &d)) == NULL) {
+			diag_print(&d, "kilnet: ");
+			diag_clear(&d);
+			return 1;
+		}
+		diag_clear(&d);
+	}
+	if ((m.limits = ratelimit_table_new()) == NULL ||
 	    (m.board = sandbox_board_new()) == NULL ||
 	    lsocks_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
 		ratelimit_table_free(m.limits);
@@ -523,13 +872,20 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		/* A worker's copies: its sockets and children went at the fork. */
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
+		free(m.ed);
+		free(m.lw);
 		return m.child_rc;
 	}
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	if (m.sigfd != -1)
 		close(m.sigfd);
-	for (size_t k = 0; k < m.n_ch; k++)
-		child_forget(&m.ch[k]);
+	for (size_t k = 0; k < m.n_ed; k++)
+		close(m.ed[k].ctl);
+	free(m.ed);
+	free(m.lw);
+	if (m.building)
+		build_cancel(&m.build);
+	server_gen_free(&m.next);
 	lsocks_free(&m.ls);
 	ratelimit_table_free(m.limits);
 	sandbox_board_free(m.board);

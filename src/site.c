@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/openat2.h>
 #include <unistr.h>
 
 #include "kilnet.h"
@@ -50,8 +52,12 @@ struct loader {
 	const struct config *cfg;
 	struct diag         *d;
 	struct table         gem, goph;
-	char                *root;      /* the capsule's real path */
 	size_t               seq;
+	char               **over;      /* the overlay's files (capsule paths) */
+	size_t               n_over;
+	int                  collect;   /* walking the overlay for its names */
+	int                  shipped;   /* walking the shipped folder */
+	const char          *extra_rel; /* an upload being checked */
 	const struct render_opts *ro;
 };
 
@@ -322,39 +328,6 @@ add_capsule_file(struct loader *L, const char *rel, const char *file,
 	free(key);
 }
 
-static int
-read_file(const char *path, unsigned char **data, size_t *len)
-{
-	struct buf b = { 0 };
-	unsigned char chunk[65536];
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			buf_free(&b);
-			return -1;
-		}
-		buf_add(&b, chunk, (size_t)r);
-		if (b.len > (size_t)CAPSULE_MAX_FILE) {
-			close(fd);
-			buf_free(&b);
-			errno = EFBIG;
-			return -1;
-		}
-	}
-	close(fd);
-	buf_add(&b, NULL, 0);
-	*data = b.data;
-	*len = b.len;
-	return 0;
-}
-
 /* A name a URL and a selector can carry: UTF-8, no control bytes or "\". */
 static int
 name_ok(const char *name)
@@ -375,27 +348,79 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * rel below the folder rootfd, never outside it: a symbolic link may lead
+ * anywhere inside (RESOLVE_BENEATH), and one that leads out fails with
+ * EXDEV. The walk opens everything this way, relative to folders opened
+ * before: the process that walks may have given up the right to reach them
+ * by their paths (the unprivileged builder, site_src).
+ */
 static int
-inside_root(const struct loader *L, const char *real)
+open_beneath(int rootfd, const char *rel, int flags)
 {
-	size_t n = strlen(L->root);
+	struct open_how how;
 
-	return strncmp(real, L->root, n) == 0 &&
-	    (real[n] == '/' || (n == 1 && L->root[0] == '/'));
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	return (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how,
+	    sizeof(how));
+}
+
+static int
+read_fd(int fd, unsigned char **data, size_t *len)
+{
+	struct buf b = { 0 };
+	unsigned char chunk[65536];
+	ssize_t r;
+
+	while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			buf_free(&b);
+			return -1;
+		}
+		buf_add(&b, chunk, (size_t)r);
+		if (b.len > (size_t)CAPSULE_MAX_FILE) {
+			buf_free(&b);
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	buf_add(&b, NULL, 0);
+	*data = b.data;
+	*len = b.len;
+	return 0;
+}
+
+/* Is rel ("a/b.gmi") one of the capsule paths that something above it
+ * replaces (the overlay over the shipped folder, an upload over both)? */
+static int
+replaced(const struct loader *L, const char *rel)
+{
+	if (L->extra_rel != NULL && strcmp(rel, L->extra_rel) == 0)
+		return 1;
+	return L->shipped && L->n_over > 0 && bsearch(&rel, L->over, L->n_over,
+	    sizeof(*L->over), cmp_str) != NULL;
 }
 
 static void
-walk(struct loader *L, const char *rel, int depth)
+walk(struct loader *L, int rootfd, const char *disp, const char *rel, int depth)
 {
-	char *dir = *rel ? xasprintf("%s/%s", L->root, rel) : xstrdup(L->root);
+	char *dir = *rel ? xasprintf("%s/%s", disp, rel) : xstrdup(disp);
 	char **names = NULL;
 	size_t n = 0;
 	struct dirent *de;
-	DIR *dp;
+	DIR *dp = NULL;
+	int dfd;
 
-	if ((dp = opendir(dir)) == NULL) {
+	if ((dfd = open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY)) == -1 ||
+	    (dp = fdopendir(dfd)) == NULL) {
 		diag_add(L->d, NULL, 0, NULL, "warning: %s: %s; not served", dir,
 		    strerror(errno));
+		if (dfd != -1)
+			close(dfd);
 		free(dir);
 		return;
 	}
@@ -405,7 +430,6 @@ walk(struct loader *L, const char *rel, int depth)
 		names = xrealloc(names, (n + 1) * sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
 	}
-	closedir(dp);
 	/* Sorted: the same capsule gives the same tables and warnings. */
 	if (n > 1)
 		qsort(names, n, sizeof(*names), cmp_str);
@@ -414,21 +438,24 @@ walk(struct loader *L, const char *rel, int depth)
 		char *full = xasprintf("%s/%s", dir, names[i]);
 		char *r = *rel ? xasprintf("%s/%s", rel, names[i]) :
 		    xstrdup(names[i]);
-		char real[PATH_MAX];
 		unsigned char *data;
 		size_t len;
 		struct stat st, lst;
+		int fd = -1;
 
 		if (!name_ok(names[i])) {
 			diag_add(L->d, NULL, 0, NULL, "warning: %s: a name with "
 			    "control characters, a backslash or invalid UTF-8; "
 			    "not served", full);
-		} else if (lstat(full, &lst) == -1 || stat(full, &st) == -1) {
+		} else if (fstatat(dirfd(dp), names[i], &lst,
+		    AT_SYMLINK_NOFOLLOW) == -1 ||
+		    ((fd = open_beneath(rootfd, r, O_PATH)) == -1 && errno != EXDEV) ||
+		    (fd != -1 && fstat(fd, &st) == -1)) {
 			diag_add(L->d, NULL, 0, NULL, "warning: %s: %s; not served",
 			    full, strerror(errno));
-		} else if (realpath(full, real) == NULL || !inside_root(L, real)) {
+		} else if (fd == -1) {
 			diag_add(L->d, NULL, 0, NULL, "warning: %s: leads outside "
-			    "the capsule folder %s; not served", full, L->root);
+			    "the capsule folder %s; not served", full, disp);
 		} else if (S_ISDIR(st.st_mode)) {
 			/* A folder reached through a symlink could loop. */
 			if (S_ISLNK(lst.st_mode))
@@ -438,43 +465,115 @@ walk(struct loader *L, const char *rel, int depth)
 				diag_add(L->d, NULL, 0, NULL, "warning: %s: "
 				    "folders nested too deep; not served", full);
 			else
-				walk(L, r, depth + 1);
+				walk(L, rootfd, disp, r, depth + 1);
 		} else if (!S_ISREG(st.st_mode)) {
 			/* Sockets, FIFOs, devices: nothing to serve. */
-		} else if (read_file(real, &data, &len) == -1) {
-			diag_add(L->d, NULL, 0, NULL, "warning: %s: %s; not served",
-			    full, strerror(errno));
+		} else if (L->collect) {
+			/* The overlay: its files replace the shipped ones. */
+			L->over = xrealloc(L->over, (L->n_over + 1) *
+			    sizeof(*L->over));
+			L->over[L->n_over++] = xstrdup(r);
+		} else if (replaced(L, r)) {
+			/* An upload or the overlay has this file. */
 		} else {
-			add_capsule_file(L, r, full, data, len);
-			free(data);
+			close(fd);
+			if ((fd = open_beneath(rootfd, r, O_RDONLY | O_NONBLOCK)) == -1 ||
+			    fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+			    read_fd(fd, &data, &len) == -1) {
+				diag_add(L->d, NULL, 0, NULL, "warning: %s: %s; "
+				    "not served", full, strerror(errno ? errno : EINVAL));
+			} else {
+				add_capsule_file(L, r, full, data, len);
+				free(data);
+			}
 		}
+		if (fd != -1)
+			close(fd);
 		free(full);
 		free(r);
 		free(names[i]);
 	}
+	closedir(dp);
 	free(names);
 	free(dir);
 }
 
-static void
-load_capsule(struct loader *L)
+/* A folder given by the caller (>= 0) or opened by its path; *disp: its
+ * name in messages (the real path when it can be had). -1: none. */
+static int
+capsule_root(int given, const char *path, const char *name, char **disp)
 {
-	const char *dir = L->cfg->capsule_dir;
 	char real[PATH_MAX];
-	struct stat st;
+	int fd;
 
-	if (dir == NULL)
-		return;
-	errno = 0;
-	if (realpath(dir, real) == NULL || stat(real, &st) == -1 ||
-	    !S_ISDIR(st.st_mode)) {
-		diag_add(L->d, NULL, 0, NULL, "warning: capsule folder %s: %s; "
-		    "serving the generated pages only", dir,
-		    errno ? strerror(errno) : "not a folder");
-		return;
+	*disp = NULL;
+	if (given >= 0) {
+		*disp = xstrdup(name != NULL ? name : path != NULL ? path : "capsule");
+		return given;
 	}
-	L->root = xstrdup(real);
-	walk(L, "", 0);
+	if (path == NULL || (fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	*disp = xstrdup(realpath(path, real) != NULL ? real : path);
+	return fd;
+}
+
+/*
+ * The capsule: the editors' overlay (STATE/capsule) over the shipped folder,
+ * and an upload being checked over both. A file of the overlay replaces the
+ * shipped file of the same path.
+ */
+static void
+load_capsule(struct loader *L, const struct site_src *src)
+{
+	const struct config *cfg = L->cfg;
+	char *over_path = cfg->state_dir != NULL ?
+	    xasprintf("%s/" STATE_CAPSULE, cfg->state_dir) : NULL;
+	char *disp, *odisp;
+	struct stat st;
+	int fd, ofd;
+
+	if (src != NULL && src->extra_path != NULL)
+		L->extra_rel = src->extra_path + 1;
+	ofd = capsule_root(src != NULL ? src->overlay_fd : -1,
+	    src != NULL && src->overlay_fd >= 0 ? NULL : over_path,
+	    over_path, &odisp);
+	if (ofd != -1) {
+		L->collect = 1;
+		walk(L, ofd, odisp, "", 0);
+		L->collect = 0;
+		if (L->n_over > 1)
+			qsort(L->over, L->n_over, sizeof(*L->over), cmp_str);
+	}
+	errno = 0;
+	fd = capsule_root(src != NULL ? src->capsule_fd : -1,
+	    cfg->capsule_dir, cfg->capsule_dir, &disp);
+	if (cfg->capsule_dir != NULL && (fd == -1 || fstat(fd, &st) == -1 ||
+	    !S_ISDIR(st.st_mode))) {
+		diag_add(L->d, NULL, 0, NULL, "warning: capsule folder %s: %s; "
+		    "serving the generated pages only", cfg->capsule_dir,
+		    errno ? strerror(errno) : "not a folder");
+	} else if (fd != -1) {
+		L->shipped = 1;
+		walk(L, fd, disp, "", 0);
+		L->shipped = 0;
+	}
+	if (ofd != -1)
+		walk(L, ofd, odisp, "", 0);
+	if (L->extra_rel != NULL)
+		add_capsule_file(L, L->extra_rel, src->extra_path, src->extra,
+		    src->extra_len);
+	if (fd != -1 && (src == NULL || fd != src->capsule_fd))
+		close(fd);
+	if (ofd != -1 && (src == NULL || ofd != src->overlay_fd))
+		close(ofd);
+	for (size_t i = 0; i < L->n_over; i++)
+		free(L->over[i]);
+	free(L->over);
+	L->over = NULL;
+	L->n_over = 0;
+	free(disp);
+	free(odisp);
+	free(over_path);
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -647,6 +746,12 @@ member_page(void *arg, const struct member *m, size_t *len)
 struct site *
 site_build(struct config *cfg, struct diag *d)
 {
+	return site_build_from(cfg, NULL, d);
+}
+
+struct site *
+site_build_from(struct config *cfg, const struct site_src *src, struct diag *d)
+{
 	struct member_pages mp;
 	struct doc_batch *batch;
 	struct site *s;
@@ -694,7 +799,7 @@ site_build(struct config *cfg, struct diag *d)
 	s->search = search_build(&cfg->net, member_page, &mp);
 	free(at);
 	render_gopher_generated(&L, &cfg->net, s->caps, batch);
-	load_capsule(&L);
+	load_capsule(&L, src);
 	table_finish(&L, &L.goph);
 	drop_shadowed_index(&L.goph, 1);
 	convert_gemtext(&L);
@@ -702,7 +807,6 @@ site_build(struct config *cfg, struct diag *d)
 	drop_shadowed_index(&L.gem, 0);
 	s->gemini = table_export(&L.gem, &s->n_gemini);
 	s->gopher = table_export(&L.goph, &s->n_gopher);
-	free(L.root);
 	network_free(&cfg->net);
 	/*
 	 * What loading left behind (libconfig's tree of the whole file, the
@@ -738,6 +842,7 @@ site_free(struct site *s)
 	free(s->network_name);
 	free(s->caps);
 	free(s->edit_host);
+	free(s->mimes);
 	free(s);
 }
 

@@ -193,9 +193,9 @@ tit_check_state_files() {
 	while IFS= read -r -d '' f; do
 		rel=${f#"$S"/}
 		case $rel in
-		network.conf|audit.log) ;;
+		network.conf|audit.log|.lock|capsule/*) ;;
 		versions/*)
-			[[ ${rel#versions/} =~ ^[0-9]{8}T[0-9]{6}Z(\.[0-9]+)?-([0-9a-f]{8}|seed)\.conf$ ]] ||
+			[[ ${rel#versions/} =~ ^[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-([0-9a-f]{8}|seed)\.conf$ ]] ||
 				{ echo "FAIL: state: unexpected version name $rel"; bad=1; }
 			;;
 		*) echo "FAIL: state: unexpected file $rel"; bad=1 ;;
@@ -333,7 +333,7 @@ test_titan_refused() {
 	head -c 65536 /dev/zero | tr '\0' 'x' >"$T/w/max.gmi"
 	tit_upload "$T/w/r" /max.gmi "$T/w/max.gmi"
 	tit_expect "exactly max_upload bytes" "30 $B/max.gmi" "$T/w/r"
-	cmp "$T/capsule/max.gmi" "$T/w/max.gmi" || fail "max.gmi not stored"
+	cmp "$S/capsule/max.gmi" "$T/w/max.gmi" || fail "max.gmi not stored"
 	printf 'x' >>"$T/w/max.gmi"
 	tit_upload "$T/w/r" /max2.gmi "$T/w/max.gmi"
 	tit_expect_status "max_upload + 1 bytes" 59 "$T/w/r"
@@ -480,7 +480,9 @@ test_titan_capsule_files() {
 	printf '# A new page\n\nUploaded over Titan: “local”.\n' >"$T/w/new.gmi"
 	tit_upload "$T/w/up" /new-page.gmi "$T/w/new.gmi"
 	tit_expect "capsule upload" "30 $B/new-page.gmi" "$T/w/up"
-	cmp "$T/capsule/new-page.gmi" "$T/w/new.gmi" || fail "not stored in the capsule"
+	# In the state folder's overlay: the shipped capsule/ is never written.
+	cmp "$S/capsule/new-page.gmi" "$T/w/new.gmi" || fail "not stored in the overlay"
+	[ ! -e "$T/capsule/new-page.gmi" ] || fail "written into the shipped capsule"
 	local deadline h
 	deadline=$(( $(tit_ms) + 1000 ))
 	while :; do
@@ -567,7 +569,7 @@ test_titan_source_and_versions() {
 	expect_eq "versions page" "20 text/gemini" "$(tit_head "$T/w/v" | cut -d';' -f1)"
 	local linked stored name seed=
 	linked=$(sed -n 's/^=>[[:space:]]*\([^[:space:]]*\).*/\1/p' "$T/w/v" | tr -d '\r' |
-		grep -E '(^|/)[0-9]{8}T[0-9]{6}Z(\.[0-9]+)?-[A-Za-z0-9]+\.conf$' |
+		grep -E '(^|/)[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[A-Za-z0-9]+\.conf$' |
 		grep -E '^(/versions/|gemini://[^/]*/versions/|[^/]*$)' | sed 's|.*/||' | LC_ALL=C sort -u)
 	stored=$(find "$S/versions" -type f -printf '%f\n' | LC_ALL=C sort)
 	[ -n "$stored" ] || fail "no version stored"
