@@ -282,6 +282,7 @@ editor_spawn(struct master *m)
 	m->ed[m->n_ed].retired = 0;
 	m->ed[m->n_ed].started = now_ms();
 	m->n_ed++;
+	log_info("editing process started (pid %d)", (int)pid);
 	return 0;
 }
 
@@ -638,7 +639,6 @@ editor_reaped(struct master *m, size_t k, int st)
 	}
 	if (editor_spawn(m) == -1 || m->is_child)
 		return;
-	log_info("editing process restarted (pid %d)", (int)m->ed[m->n_ed - 1].pid);
 	replace_workers(m);
 }
 

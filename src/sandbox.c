@@ -418,6 +418,7 @@ static const struct {
 	{ SCMP_SYS(sched_getaffinity), "libc: a new thread" },
 	{ SCMP_SYS(gettid),          "libc: a new thread" },
 	{ SCMP_SYS(getpid),          "libc, OpenSSL: their fork checks" },
+	{ SCMP_SYS(sysinfo),         "libc qsort: sizes its buffer by the memory" },
 	{ SCMP_SYS(getrandom),       "libc: malloc's first use in a thread" },
 	{ SCMP_SYS(futex),           "libc, render_docs.c: locks, joining" },
 	{ SCMP_SYS(brk),             "libc malloc" },

@@ -71,7 +71,7 @@ write_conf() {
 		echo "  gopher = { listen = [ \"127.0.0.1:$GOPH_PORT\" ]; };"
 		echo "  cert_dir = \"$T/certs\";"
 		echo "  capsule = \"${CAPSULE:-$ROOT/capsule}\";"
-		echo "  workers = 1;"
+		echo "  workers = ${WORKERS:-1};"
 		for l in "$@"; do echo "  $l"; done
 		echo "};"
 		echo "@include \"${DATASET:-$ROOT/conf/network.conf}\""
