@@ -714,16 +714,19 @@ read_dataset_text(struct loader *ld, config_t *lc, const void *text, size_t len,
 	const unsigned char *nul;
 	char *path;
 	FILE *f;
-	int ok;
+	int ok, line;
 
 	/* libconfig reads a C string: a NUL byte would end the text there,
 	 * and what follows it would be stored but never checked. */
 	if ((nul = memchr(text, '\0', len)) != NULL) {
-		int line = 1;
-
+		line = 1;
 		for (const unsigned char *p = text; p < nul; p++)
 			line += *p == '\n';
 		diag_add(ld->d, display, line, NULL, "a NUL byte in the text");
+		return NULL;
+	}
+	if ((line = ld_nul_escape(text, len)) > 0) {
+		diag_add(ld->d, display, line, NULL, "a NUL byte (\\x00) in a string");
 		return NULL;
 	}
 	if ((f = fmemopen(len > 0 ? (void *)text : (void *)"", len > 0 ? len : 1,
@@ -772,6 +775,25 @@ read_dataset(struct loader *ld, config_t *lc, const char *file)
 	net = read_dataset_text(ld, lc, b.data, b.len, file);
 	buf_free(&b);
 	return net;
+}
+
+/* A "\x00" in a file libconfig read (see ld_nul_escape). */
+static void
+nul_scan(struct loader *ld, const char *file)
+{
+	struct buf b = { 0 };
+	char chunk[65536];
+	ssize_t n;
+	int fd, line;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&b, chunk, (size_t)n);
+	close(fd);
+	if ((line = ld_nul_escape(b.data, b.len)) > 0)
+		diag_add(ld->d, file, line, NULL, "a NUL byte (\\x00) in a string");
+	buf_free(&b);
 }
 
 int
@@ -866,6 +888,11 @@ config_load_with(const char *file, const char *dataset, struct config *cfg,
 			    config_setting_source_file(net));
 	}
 	free(edited);
+	/* The files libconfig read itself: the config and the seed's file. */
+	nul_scan(&ld, cfg->file);
+	if (!own_dataset && cfg->dataset_file != NULL &&
+	    strcmp(cfg->dataset_file, cfg->file) != 0)
+		nul_scan(&ld, cfg->dataset_file);
 	if (net != NULL)
 		config_load_network(&ld, net);
 	if (cfg->gopher_description == NULL && cfg->net.name != NULL) {

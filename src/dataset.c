@@ -70,6 +70,14 @@ dataset_check_text(const char *s, const char **why)
 		*why = "is not valid UTF-8; save the file as UTF-8";
 		return -1;
 	}
+	/* C1 controls (U+0080 to U+009F, C2 80 to C2 9F in UTF-8): a terminal
+	 * takes U+009B as CSI, and no text needs them. */
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			*why = "contains a C1 control character (U+0080 to U+009F); "
+			    "remove it";
+			return -1;
+		}
 	return 0;
 }
 

@@ -362,14 +362,23 @@ has_seed(int vfd)
 	return found;
 }
 
-/* A version linked to STATE/network.conf, then the oldest past the limit go. */
+/* A version linked to STATE/network.conf (unless one is already: a store
+ * killed after its link), then the oldest past the limit go. */
 static void
 keep_version(int vfd, int state_fd, const char *who)
 {
-	char *name = version_name(vfd, who), **v;
-	size_t n;
+	char *name, **v;
+	struct stat cur, st;
+	int have = 0;
+	size_t n = list_versions(vfd, &v);
 
-	if (linkat(state_fd, STATE_DATASET, vfd, name, 0) == -1)
+	if (fstatat(state_fd, STATE_DATASET, &cur, AT_SYMLINK_NOFOLLOW) == 0)
+		for (size_t i = 0; i < n && !have; i++)
+			have = fstatat(vfd, v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    st.st_ino == cur.st_ino && st.st_dev == cur.st_dev;
+	free_names(v, n);
+	name = version_name(vfd, who);
+	if (!have && linkat(state_fd, STATE_DATASET, vfd, name, 0) == -1)
 		log_warn("versions/%s: %s", name, strerror(errno));
 	free(name);
 	n = list_versions(vfd, &v);
@@ -540,7 +549,8 @@ check_child(struct ed *e, const struct check *k, int out)
 			res = xasprintf("30 %s", changed_page(e->site, s));
 		else if ((r = site_gemini(s, k->path)) == NULL || r->generated ||
 		    r->len - r->body_off != k->len ||
-		    memcmp(r->data + r->body_off, k->body, k->len) != 0)
+		    memcmp(r->data + r->body_off, k->body, k->len) != 0 ||
+		    (r = site_gopher(s, k->path)) == NULL || r->generated)
 			res = xasprintf("59 %s: the site would not serve it%s%s",
 			    k->path, d.n > 0 ? ": " : "", d.n > 0 ? d.msgs[d.n - 1] : "");
 		else

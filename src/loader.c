@@ -35,6 +35,37 @@ ld_resolve(const char *dir, const char *path)
 
 /* libconfig names the main file NULL (it reads a stream, see read_config) and
  * an included file as written in @include, relative to the config's folder. */
+int
+ld_nul_escape(const void *text, size_t len)
+{
+	const unsigned char *p = text, *end = p + len;
+	int line = 1, in_str = 0;
+
+	for (; p < end; p++) {
+		if (*p == '\n')
+			line++;
+		if (in_str) {
+			if (*p == '"') {
+				in_str = 0;
+			} else if (*p == '\\' && p + 1 < end) {
+				if (p[1] == 'x' && end - p >= 4 && p[2] == '0' && p[3] == '0')
+					return line;
+				p++;
+			}
+		} else if (*p == '"') {
+			in_str = 1;
+		} else if (*p == '#' || (*p == '/' && p + 1 < end && p[1] == '/')) {
+			while (p + 1 < end && p[1] != '\n')
+				p++;
+		} else if (*p == '/' && p + 1 < end && p[1] == '*') {
+			for (p += 2; p + 1 < end && !(p[0] == '*' && p[1] == '/'); p++)
+				line += *p == '\n';
+			p++;
+		}
+	}
+	return 0;
+}
+
 char *
 ld_display_file(const struct loader *ld, const char *f)
 {

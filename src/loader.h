@@ -41,6 +41,10 @@ struct loader {
 
 /* PATH as seen from DIR (a new string). */
 char   *ld_resolve(const char *dir, const char *path);
+/* The line of the first "\x00" inside a string of a libconfig text, or 0:
+ * libconfig decodes it to a NUL byte, which ends the C string there, and the
+ * rest of the text would be stored but never checked or served. */
+int     ld_nul_escape(const void *text, size_t len);
 /* A file name as messages show it. */
 char   *ld_display_file(const struct loader *, const char *file);
 /* A problem at setting s (its line; path names it), held back until flushed. */

@@ -498,6 +498,32 @@ walk(struct loader *L, int rootfd, const char *disp, const char *rel, int depth)
 	free(dir);
 }
 
+/* An upload being checked: served only as a file in the capsule would be
+ * (the same name rules and size limit as the walk's). */
+static void
+add_extra(struct loader *L, const struct site_src *src)
+{
+	char *copy = xstrdup(L->extra_rel), *seg, *next;
+	int ok = *copy != '\0';
+
+	for (seg = copy; ok && seg != NULL; seg = next) {
+		if ((next = strchr(seg, '/')) != NULL)
+			*next++ = '\0';
+		ok = *seg != '\0' && *seg != '.' && name_ok(seg);
+	}
+	free(copy);
+	if (!ok)
+		diag_add(L->d, NULL, 0, NULL, "warning: %s: a name with control "
+		    "characters, a backslash or invalid UTF-8; not served",
+		    src->extra_path);
+	else if (src->extra_len > (size_t)CAPSULE_MAX_FILE)
+		diag_add(L->d, NULL, 0, NULL, "warning: %s: %s; not served",
+		    src->extra_path, strerror(EFBIG));
+	else
+		add_capsule_file(L, L->extra_rel, src->extra_path, src->extra,
+		    src->extra_len);
+}
+
 /* A folder given by the caller (>= 0) or opened by its path; *disp: its
  * name in messages (the real path when it can be had). -1: none. */
 static int
@@ -560,8 +586,7 @@ load_capsule(struct loader *L, const struct site_src *src)
 	if (ofd != -1)
 		walk(L, ofd, odisp, "", 0);
 	if (L->extra_rel != NULL)
-		add_capsule_file(L, L->extra_rel, src->extra_path, src->extra,
-		    src->extra_len);
+		add_extra(L, src);
 	if (fd != -1 && (src == NULL || fd != src->capsule_fd))
 		close(fd);
 	if (ofd != -1 && (src == NULL || ofd != src->overlay_fd))
