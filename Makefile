@@ -8,6 +8,8 @@
 # make fuzz     each libFuzzer target (fuzz/) for FUZZ_SECONDS (default 60); needs clang
 # make install  the binary, man pages, example config and systemd unit under PREFIX
 #               (and DESTDIR); make uninstall removes them
+# make deb      the Debian package (debian/), into DEB_DIR; make deb-check installs
+#               it in a scratch root and tries it (tests/test_deb.sh)
 #
 # For packagers: CPPFLAGS, CFLAGS and LDFLAGS are yours (from the environment or
 # the command line; dpkg-buildflags' hardening reaches every compile and link);
@@ -25,6 +27,8 @@ PKGS      = libevent libevent_openssl openssl libconfig libseccomp
 DEB_PKGS  = gcc make pkg-config libevent-dev libssl-dev libconfig-dev libseccomp-dev \
             libunistring-dev openssl curl lynx procps iproute2 mandoc haproxy \
             libxml2-utils amfora tmux python3
+# What make deb and make deb-check need besides.
+DEB_BUILD_PKGS = debhelper dpkg-dev lintian devscripts
 PREFIX   ?= /usr/local
 # Where make install puts things. The installed binary reads
 # SYSCONFDIR/kilnet/kilnet.conf by default: /etc for PREFIX=/usr, else PREFIX/etc.
@@ -244,6 +248,43 @@ uninstall:
 	rm -f "$(DESTDIR)$(SBINDIR)/kilnet" "$(DESTDIR)$(MANDIR)/man8/kilnet.8" \
 	    "$(DESTDIR)$(MANDIR)/man5/kilnet.conf.5" "$(DESTDIR)$(UNITDIR)/kilnet.service"
 	rm -rf "$(DESTDIR)$(DATADIR)"
+
+# --------------------------------------------------------------- Debian package
+.PHONY: deb deb-check
+
+# make deb builds the package (debian/, dpkg-buildpackage -us -uc -b) from a
+# copy of the sources in DEB_DIR/kilnet-VERSION, so that the build starts clean
+# and the .deb, .buildinfo and .changes land in DEB_DIR, not beside the repo;
+# then lintian, which must find no error.
+DEB_DIR ?= build/deb
+DEB_SRC  = $(DEB_DIR)/kilnet-$(VERSION)
+DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
+deb:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_BUILD_PKGS)"
+	rm -rf $(DEB_SRC) $(DEB_DIR)/kilnet_* $(DEB_DIR)/kilnet-dbgsym_*
+	mkdir -p $(DEB_SRC)
+	@# The files git knows (and new ones it does not ignore), as they are now
+	@# (a file deleted but not yet committed is left out, with tar's warning).
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git ls-files -z --cached --others --exclude-standard | \
+	    tar --null -T - --ignore-failed-read -cf - | tar -xf - -C $(DEB_SRC); \
+	else \
+	  tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $(DEB_SRC); \
+	fi
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc -b
+	lintian --fail-on error --info $(DEB_DIR)/kilnet_$(VERSION)_$(DEB_ARCH).changes
+	@echo "make deb: $(DEB_DIR)/kilnet_$(VERSION)_$(DEB_ARCH).deb"
+
+# Builds the package, then installs it in a scratch root (a copy-on-write
+# overlay of this system in its own mount, PID and network namespaces) and
+# tries it there: tests/test_deb.sh, test_deb_package.
+deb-check: deb
+	@rm -f $(DEB_DIR)/deb-check.log
+	@KILNET_DEB=$(DEB_DIR)/kilnet_$(VERSION)_$(DEB_ARCH).deb KILNET=./kilnet \
+	  bash tests/run.sh test_deb_; rc=$$?; \
+	  if [ $$rc = 0 ] && [ -f $(DEB_DIR)/deb-check.log ]; then \
+	    echo "# what test_deb_package saw:"; sed 's/^/  /' $(DEB_DIR)/deb-check.log; fi; \
+	  exit $$rc
 
 fuzz/bin/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(filter-out build/asan/main.o,$(AOBJS))
 	@mkdir -p fuzz/bin
