@@ -23,7 +23,11 @@
 #include <sys/types.h>
 
 #define KILNET_NAME    "kilnet"
-#define KILNET_VERSION "0.1.0"
+/* KILNET_VERSION comes from the Makefile's VERSION (-DKILNET_VERSION), the one
+ * place it is written. */
+#ifndef KILNET_VERSION
+#error "KILNET_VERSION is not defined: build with the Makefile, which sets it from VERSION"
+#endif
 
 /* Gemini spec: a request is an absolute URL of at most 1024 bytes, then CRLF. */
 #define GEMINI_MAX_URL     1024

@@ -295,10 +295,12 @@ build_filter(scmp_filter_ctx ctx)
 	return rc;
 }
 
+#ifdef KILNET_TEST_HOOKS
 /* Test only (tests/test_sandbox.sh): with KILNET_TEST_SANDBOX_PROBE set to
  * open, socket or execve, a worker makes that forbidden call a while after it
  * entered the filter (long enough that the master counts it as a crash, not
- * a worker that cannot start), so that a test can see the filter bite. */
+ * a worker that cannot start), so that a test can see the filter bite. Built
+ * into the test builds only (the Makefile's TEST_HOOKS). */
 static void
 probe_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -313,25 +315,32 @@ probe_cb(evutil_socket_t fd, short what, void *arg)
 	else if (strcmp(call, "execve") == 0)
 		execve("/bin/true", (char *[]){ "true", NULL }, (char *[]){ NULL });
 }
+#endif
 
 int
 sandbox_enter(const struct config *cfg, struct sandbox_board *b, int slot,
     struct event_base *base)
 {
+#ifdef KILNET_TEST_HOOKS
 	static struct event *probe;
 	const char *call = getenv("KILNET_TEST_SANDBOX_PROBE");
+#endif
 	struct sigaction sa;
 	scmp_filter_ctx ctx;
 	int rc;
 
 	if (!cfg->sandbox)
 		return 0;
+#ifdef KILNET_TEST_HOOKS
 	if (call != NULL && *call != '\0') {
 		struct timeval tv = ms_tv(1500);
 
 		if ((probe = evtimer_new(base, probe_cb, (void *)call)) != NULL)
 			evtimer_add(probe, &tv);
 	}
+#else
+	(void)base;
+#endif
 	/* glibc loads the time zone at the first gmtime_r (the access log's
 	 * time; opening /etc/localtime), and never again: done now, while a
 	 * file can still be opened. */

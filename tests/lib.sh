@@ -4,6 +4,10 @@
 # server that died, crashed or reported a sanitizer error fails the test.
 
 fail() { echo "FAIL: $*"; return 1; }
+# skip WHY: ends the test here as skipped ("skip NAME (WHY)"), for what a test
+# cannot do on this machine (root, a namespace); called from the test's own body,
+# not inside $(...). A missing tool is said with a "# needs:" line (tests/run.sh).
+skip() { echo "$*" >"$T/.skipped"; exit 0; }
 
 # expect_eq WHAT EXPECTED ACTUAL
 expect_eq() {

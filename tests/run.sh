@@ -8,7 +8,11 @@
 #   KILNET="./kilnet ./kilnet-asan" bash tests/run.sh [PATTERN]
 #
 # A test's output is kept in its folder and printed whole when it ends: "ok   NAME
-# (2.0 s)", or "FAIL NAME (2.0 s)" and the tail of its output and of its logs. The
+# (2.0 s)", "skip NAME (why)", or "FAIL NAME (2.0 s)" and the tail of its output and
+# of its logs. A skipped test counts as neither passed nor failed. The unit tests
+# (tests/bin/unit, or unit-asan with ./kilnet-asan) run first, and each of their
+# cases counts in the closing line; PATTERN "unit" runs only them ("unit_url" only
+# the suites whose names start with "url"). The
 # tests in $serial run first, one at a time and alone: no test of any run
 # on this machine runs beside them. With several builds, one run per build goes at the
 # same time: the first prints as it goes, each other's output follows whole once the
@@ -78,6 +82,30 @@ serial=(test_server_reload_under_load_gemini test_server_reload_under_load_gophe
 # build into one folder per run (install_into in tests/test_install.sh).
 in_turn=(test_install_)
 
+# The tools a test needs besides bash, coreutils and the build: a test file says
+# so in a line "# needs: test_NAME TOOL..." (NAME may end in *: every test whose
+# name starts so). With KILNET_SKIP_MISSING=1 (make check) a test whose tools are
+# not all installed is skipped, with a line naming them; otherwise (make test,
+# after make deps) it fails at once, naming them.
+needs_pat=() needs_tools=()
+while read -r p tools; do
+	needs_pat+=("$p") needs_tools+=("$tools")
+done < <(sed -n 's/^# needs: *\(test_[A-Za-z0-9_*]*\) \(.*\)/\1 \2/p' tests/test_*.sh)
+
+# missing_tools NAME: the tools NAME needs that are not installed.
+missing_tools() {
+	local i tool missing=
+	for i in "${!needs_pat[@]}"; do
+		# shellcheck disable=SC2053
+		[[ $1 == ${needs_pat[$i]} ]] || continue
+		for tool in ${needs_tools[$i]}; do
+			command -v "$tool" >/dev/null 2>&1 || [[ " $missing " == *" $tool "* ]] ||
+				missing+=${missing:+ }$tool
+		done
+	done
+	echo "$missing"
+}
+
 pattern=${1:-}
 scratch=$(mktemp -d /tmp/kilnet-test.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
@@ -107,8 +135,18 @@ locked() {
 # run_test NAME: the test in $scratch/NAME, then its servers stopped; its status and
 # start and end times go to $T/.result.
 run_test() {
-	local t=$1 T=$scratch/$1 rc t0=$EPOCHREALTIME
+	local t=$1 T=$scratch/$1 rc t0=$EPOCHREALTIME missing
 	mkdir -p "$T"
+	missing=$(missing_tools "$t")
+	if [ -n "$missing" ]; then
+		if [ -n "${KILNET_SKIP_MISSING:-}" ]; then
+			echo "needs $missing, not installed" >"$T/.skipped"; rc=0
+		else
+			echo "FAIL: needs $missing, not installed (make deps installs them)" >"$T/out"; rc=1
+		fi
+		echo "$rc $t0 $EPOCHREALTIME" >"$T/.result"
+		return
+	fi
 	(
 		[ -z "$lock_fd" ] || exec {lock_fd}<&-
 		export T; cd "$T" && set -e && "$t"
@@ -119,7 +157,7 @@ run_test() {
 }
 
 # report NAME: its line, and for a failure the tail of its output and logs.
-passed=0 failed=0 failures=()
+passed=0 failed=0 failures=() skipped=()
 report() {
 	local t=$1 T=$scratch/$1 rc=1 t0=0 t1=0 us
 	if [ -f "$T/.result" ]; then
@@ -129,7 +167,9 @@ report() {
 	fi
 	us=$(( ${t1/[.,]/} - ${t0/[.,]/} ))
 	local took="($((us / 1000000)).$((us / 100000 % 10)) s)"
-	if [ "$rc" -eq 0 ]; then
+	if [ "$rc" -eq 0 ] && [ -f "$T/.skipped" ]; then
+		skipped+=("$t"); echo "skip $t ($(head -n 1 "$T/.skipped"))"
+	elif [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1)); echo "ok   $t $took"
 	else
 		failed=$((failed + 1)); failures+=("$t"); echo "FAIL $t $took"
@@ -157,7 +197,43 @@ for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
 	fi
 done
 
+# run_units [FILTER]: the unit tests of this build, their cases counted.
+run_units() {
+	local bin out rc=0 t0=$EPOCHREALTIME us n_ok n_bad
+	case ${KILNET##*/} in
+	kilnet-asan) bin=$TESTBIN/unit-asan ;;
+	*) bin=$TESTBIN/unit ;;
+	esac
+	bin=${KILNET_UNIT:-$bin}
+	if [ ! -x "$bin" ]; then
+		failed=$((failed + 1)); failures+=(unit)
+		echo "FAIL unit: $bin is not built (make ${bin#"$ROOT"/})"; return
+	fi
+	out=$("$bin" "$@" 2>&1) || rc=$?
+	us=$(( ${EPOCHREALTIME/[.,]/} - ${t0/[.,]/} ))
+	if [[ $(tail -n 1 <<<"$out") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		n_ok=${BASH_REMATCH[1]} n_bad=${BASH_REMATCH[2]}
+	else
+		n_ok=0 n_bad=1
+		out+=$'\n'"(the unit tests ended without their count, status $rc)"
+	fi
+	[ "$rc" -eq 0 ] || [ "$n_bad" -gt 0 ] || n_bad=1
+	passed=$((passed + n_ok)) failed=$((failed + n_bad))
+	if [ "$n_bad" -eq 0 ]; then
+		echo "ok   unit: $n_ok cases ($((us / 1000000)).$((us / 100000 % 10)) s)"
+	else
+		failures+=(unit)
+		echo "FAIL unit: $n_bad of $((n_ok + n_bad)) cases ($((us / 1000000)).$((us / 100000 % 10)) s)"
+		sed '$d; s/^/     | /' <<<"$out" | tail -n 60
+	fi
+}
+
 echo "# kilnet tests with $KILNET"
+case $pattern in
+'') run_units ;;
+unit) run_units ;;
+unit_*) run_units "${pattern#unit_}" ;;
+esac
 declare -A running=()
 # reap: waits for one job to end and reports its tests.
 reap() {
@@ -178,6 +254,7 @@ for j in "${jobs_[@]}"; do
 done
 while [ ${#running[@]} -gt 0 ]; do reap; done
 
+[ ${#skipped[@]} -gt 0 ] && echo "# skipped: ${skipped[*]}"
 [ ${#failures[@]} -gt 0 ] && echo "# failed: ${failures[*]}"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

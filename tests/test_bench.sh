@@ -1,5 +1,6 @@
 # tests/test_bench.sh: the benchmark's load generator works against kilnet (a few
 # hundred requests, no timing asserted: speed is measured by make bench, not here).
+# needs: test_bench_floor_modes openssl
 
 bench_loadgen() { "$ROOT/bench/bin/loadgen" "$@"; }
 

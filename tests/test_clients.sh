@@ -9,6 +9,9 @@
 # After an intended change to the pages, rewrite the expected dumps with
 #   UPDATE_EXPECTED=1 make test-quick T=clients
 # and read the diff before committing it.
+# needs: test_clients_lynx_gopher lynx
+# needs: test_clients_curl_gopher curl
+# needs: test_clients_amfora_gemini amfora tmux
 
 CL_DIR=$ROOT/tests/clients
 # The home pages of the default dataset stay below this many bytes.

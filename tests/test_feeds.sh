@@ -2,6 +2,10 @@
 # Atom 1.0 feed with one entry for the network page and one per member, and the
 # gemsub form of /members/ (a "#" title, a "##" subtitle, link lines whose text
 # starts with the date), so Gemini feed readers can subscribe to either.
+# needs: test_feeds_atom_default xmllint
+# needs: test_feeds_atom_served xmllint
+# needs: test_feeds_member_dates xmllint
+# needs: test_feeds_hostile xmllint
 
 ATOM_NS=http://www.w3.org/2005/Atom
 

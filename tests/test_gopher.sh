@@ -3,6 +3,8 @@
 # selectors, traversal, Gopher+, search, URL: pages, caps.txt, deadlines, and the
 # real clients curl and lynx. Replies are kept in files: menus end in CRLF, which
 # command substitution would eat.
+# needs: test_gopher_curl curl
+# needs: test_gopher_lynx lynx
 
 GOPH_COUNCILS=("Bradford Metropolitan District Council" "Bristol City Council"
 	"Calderdale Council" "Hackney Council" "Kirklees Council" "Lewisham Council"

@@ -4,6 +4,7 @@
 # gemget --first, v2 as raw bytes) to check what a proxy listener accepts, that
 # a plain listener never trusts one, and that the rate limit sees the address
 # from the header.
+# needs: test_proxy_haproxy_* haproxy curl openssl
 
 # proxy_conf FILE NAME [SETTINGS...]: a kilnet config with plain and PROXY
 # listeners on free ports, exported as ${NAME}_G, ${NAME}_O (plain Gemini,

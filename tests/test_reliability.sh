@@ -4,6 +4,7 @@
 # and without a PROXY header), and TLS alerts and resets mid-handshake. Each case
 # checks that the bad client costs its own connection only: others are served
 # meanwhile and the server lives (the harness checks it exits 0 on SIGTERM).
+# needs: test_reliability_tls_alerts_and_resets openssl
 
 # rel_start [SETTINGS...]: a server on free ports with the default dataset.
 rel_start() {

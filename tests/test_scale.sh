@@ -14,6 +14,7 @@
 # After an intended change to the default pages, rewrite the snapshot with
 #   UPDATE_EXPECTED=1 make test-quick T=scale_default
 # and read the diff before committing it.
+# needs: test_scale_feed xmllint
 
 SC_MEMBERS=1000
 SC_HOME_MAX=2048

@@ -3,6 +3,12 @@
 # deadlines, the connection cap, IPv6, listen errors, TLS autodetection on the
 # Gopher port, signals, the access log and workers. Checks status codes and
 # connection behaviour, not page content (other files test that).
+# needs: test_server_cert_generated_and_reused openssl
+# needs: test_server_bad_key_is_an_error openssl
+# needs: test_server_tls_versions openssl
+# needs: test_server_resumption_across_workers openssl
+# needs: test_server_no_certificate_request openssl
+# needs: test_server_client_certificate_accepted openssl
 
 # srv_start [SETTINGS...]: a server on free ports with the default dataset.
 srv_start() {

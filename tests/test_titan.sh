@@ -9,6 +9,7 @@
 #
 # Every test works on its own copies of the dataset ($T/network.conf) and of the
 # capsule ($T/capsule): uploads never reach the repository's files.
+# needs: test_titan_* openssl python3
 
 # tit_setup: the copies, the editor's certificate (ED_FP its SHA-256, lower-case
 # hex), S (the state folder tit_start configures) and the member ids before
