@@ -375,6 +375,16 @@ struct search_index *search_build(const struct network *,
 int   search_run(const struct search_index *, const char *query, size_t qlen,
 	    struct search_page *sp);
 void  search_free(struct search_index *);
+/* The index on the wire (site_wire.c): a field's text as an offset into one
+ * of pages (the site's Gemini table, which the index points into), or its
+ * bytes when it is in none. _read builds an index that points into pages (of
+ * the site being read); NULL with w->err set when the bytes are not one. */
+struct resource;
+struct wire;
+void  search_wire_write(const struct search_index *,
+	    const struct resource *pages, size_t n_pages, struct buf *out);
+struct search_index *search_wire_read(struct wire *,
+	    const struct resource *pages, size_t n_pages);
 
 /* ------------------------------------------------------------------- site */
 /* One response that exists before any request: built at load, read-only. */
@@ -404,6 +414,8 @@ struct site {
 	size_t                n_ports;
 	char                 *caps;     /* caps.txt body */
 	char                 *edit_host; /* where editors edit; NULL: editing off */
+	char                 *mimes;    /* site_wire_read: the MIME types resources
+					 * point into; NULL: static strings */
 };
 
 /* Renders the dataset and loads capsule/; warnings (a capsule file shadowed by
@@ -425,6 +437,59 @@ int                    site_export(const struct site *, const char *dir, struct 
 const char            *mime_for(const char *name);
 /* Gopher item type for a MIME type ('0', '1', 'h', 'g', 'I', '9'). */
 char                   gopher_type_for(const char *mime);
+
+/* ------------------------------------------------------------ site_wire.c */
+/*
+ * The built site as bytes, so that a process that parses the dataset and the
+ * capsule (unprivileged) can hand the site to one that parses nothing else
+ * (the master): length-prefixed records, little-endian fixed-width integers,
+ * every pointer an index or an offset. The format is at the top of site_wire.c.
+ */
+/* Appends the whole site (every field of struct site, the resources, the
+ * search index) to out. */
+void         site_wire_write(const struct site *, struct buf *out);
+/* A site from bytes written by site_wire_write; NULL when the bytes are not a
+ * whole, well-formed site (with a short reason in err). Never reads past n,
+ * never trusts a length or an offset: every count, length and offset is
+ * bounded by what is left, every string is checked to end where its length
+ * says, every pointer rebuilt into the new site's own memory. The result is
+ * freed by site_free. */
+struct site *site_wire_read(const unsigned char *p, size_t n, char *err,
+	    size_t errlen);
+
+/* What site_wire.c and search.c (the index's own part) share. Writing: */
+void         wire_reserve(struct buf *, size_t more);   /* room for more bytes */
+void         wire_put_u8(struct buf *, uint8_t);
+void         wire_put_u32(struct buf *, uint32_t);
+void         wire_put_u64(struct buf *, uint64_t);
+/* A u32 length, then the bytes (a C string: without its NUL). */
+void         wire_put_bytes(struct buf *, const void *, size_t);
+void         wire_put_str(struct buf *, const char *);
+/* Reading n bytes from p: the first failure sticks (err says what, off where)
+ * and every read after it gives 0 or NULL, so a reader checks w->err once at
+ * the end of a record rather than after every field. */
+struct wire {
+	const unsigned char *p;
+	size_t               n, off;
+	const char          *err;
+};
+uint8_t      wire_u8(struct wire *);
+uint32_t     wire_u32(struct wire *);
+uint64_t     wire_u64(struct wire *);
+/* The next len bytes, in place; NULL when fewer are left. */
+const unsigned char *wire_take(struct wire *, uint64_t len);
+/* A count of records of at least min bytes each; 0 (failed) when what is
+ * left cannot hold that many. */
+size_t       wire_count(struct wire *, uint64_t count, size_t min);
+/* A u32 length and as many bytes (wire_put_bytes): in place, *len set; NULL
+ * when they are not all there. */
+const unsigned char *wire_bytes_at(struct wire *, size_t *len);
+/* The same for a string: NULL too when a byte of it is NUL. */
+const char  *wire_str_at(struct wire *, size_t *len);
+/* The same, as a malloc'd C string. */
+char        *wire_str(struct wire *);
+/* Fails w with why (when it has not failed yet); returns NULL. */
+void        *wire_fail(struct wire *, const char *why);
 
 /* ---------------------------------------------------------------- editchan.c */
 /*

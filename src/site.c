@@ -738,6 +738,7 @@ site_free(struct site *s)
 	free(s->network_name);
 	free(s->caps);
 	free(s->edit_host);
+	free(s->mimes);
 	free(s);
 }
 
