@@ -79,6 +79,17 @@ tests/bin/%: tests/%.c $(wildcard tests/*.h)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
+# tests/wire_roundtrip.c calls the modules themselves: it links the server's
+# objects, the ASan build's too for make test's ASan run (tests/test_wire.sh).
+TESTBINS += tests/bin/wire_roundtrip-asan
+tests/bin/wire_roundtrip: tests/wire_roundtrip.c $(filter-out build/main.o,$(OBJS))
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests/bin/wire_roundtrip-asan: tests/wire_roundtrip.c $(filter-out build/asan/main.o,$(AOBJS))
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(ASAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Installs only what is missing; apt-get update runs only when something is.
 deps:
 	@missing=; for p in $(DEB_PKGS); do \
