@@ -76,7 +76,7 @@ TESTBINS := $(patsubst tests/%.c,tests/bin/%,$(wildcard tests/*.c)) bench/bin/lo
 
 # Fuzz targets (fuzz/fuzz_NAME.c). make test replays their corpora through
 # fuzz/replay.c, built with the ASan flags and the normal compiler.
-FUZZ_TARGETS := gemini gopher proxy config escape titan
+FUZZ_TARGETS := gemini gopher proxy config escape titan wire
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_SRCS    := $(filter-out src/main.c,$(SRCS))
@@ -137,6 +137,17 @@ build/asan/unit/%.o: tests/unit/%.c build/version
 	$(COMPILE) $(UNIT_CFLAGS) $(ASAN) -c -o $@ $<
 unit: tests/bin/unit
 	./tests/bin/unit
+
+# tests/wire_roundtrip.c calls the modules themselves: it links the server's
+# objects, the ASan build's too for make test's ASan run (tests/test_wire.sh).
+TESTBINS += tests/bin/wire_roundtrip-asan
+tests/bin/wire_roundtrip: tests/wire_roundtrip.c $(filter-out build/main.o,$(OBJS))
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests/bin/wire_roundtrip-asan: tests/wire_roundtrip.c $(filter-out build/asan/main.o,$(AOBJS))
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(ASAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Installs only what is missing; apt-get update runs only when something is.
 deps:

@@ -488,6 +488,7 @@ struct site *site_wire_read(const unsigned char *p, size_t n, char *err,
 	    size_t errlen);
 
 /* What site_wire.c and search.c (the index's own part) share. Writing: */
+void         wire_reserve(struct buf *, size_t more);   /* room for more bytes */
 void         wire_put_u8(struct buf *, uint8_t);
 void         wire_put_u32(struct buf *, uint32_t);
 void         wire_put_u64(struct buf *, uint64_t);

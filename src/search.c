@@ -471,3 +471,234 @@ search_free(struct search_index *s)
 	free(s->copies);
 	free(s);
 }
+
+/* ------------------------------------------------------------------ wire */
+/*
+ * The index on the wire (site_wire.c has the rest of the format):
+ *
+ *   index = u32:n_entries u32:n_fields entry...
+ *   entry = str:id str:name u32:n field...     the member's fields, in order
+ *   field = u32:page [u32:off] u32:len [len bytes] u8:folded [str:folded form]
+ *
+ * A field's text is len bytes at off in Gemini page `page` (an index into
+ * the site's table), or, when page is WIRE_COPY, the len bytes that follow
+ * (text that is in no page: a copy). The names and the folded forms are
+ * rebuilt in the order search_build made them, so the reader trusts no offset
+ * into them; offsets into the pages are checked against each page's length.
+ */
+#define WIRE_COPY       UINT32_MAX
+#define WIRE_MIN_ENTRY  (4 + 4 + 4)
+#define WIRE_MIN_FIELD  (4 + 4 + 1)
+
+/* The site's pages by address, to find the one a field points into. */
+struct page_at {
+	uintptr_t  start;
+	size_t     len;
+	uint32_t   i;
+};
+
+static int
+cmp_page_at(const void *a, const void *b)
+{
+	const struct page_at *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The page holding text[0 .. len - 1]: 1 with *page and *off, or 0. */
+static int
+page_of(const struct page_at *v, size_t n, const char *text, size_t len,
+    uint32_t *page, uint32_t *off)
+{
+	uintptr_t t = (uintptr_t)text;
+	size_t lo = 0, hi = n, at;
+
+	while (lo < hi) {  /* the last page that starts at or before text */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].start <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return 0;
+	at = (size_t)(t - v[lo - 1].start);
+	if (at > v[lo - 1].len || len > v[lo - 1].len - at || at > UINT32_MAX)
+		return 0;
+	*page = v[lo - 1].i;
+	*off = (uint32_t)at;
+	return 1;
+}
+
+void
+search_wire_write(const struct search_index *s, const struct resource *pages,
+    size_t n_pages, struct buf *out)
+{
+	struct page_at *v = xcalloc(n_pages, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_pages && i < WIRE_COPY; i++) {
+		if (pages[i].data == NULL)
+			continue;
+		v[n].start = (uintptr_t)pages[i].data;
+		v[n].len = pages[i].len;
+		v[n++].i = (uint32_t)i;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_page_at);
+
+	/* Room for all but the copies (none, in practice). */
+	wire_reserve(out, 8 + s->n * WIRE_MIN_ENTRY + s->names.len +
+	    s->n_fields * (WIRE_MIN_FIELD + 4) + s->folded.len);
+	wire_put_u32(out, (uint32_t)s->n);
+	wire_put_u32(out, (uint32_t)s->n_fields);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct entry *e = &s->entries[i];
+		const char *id = (const char *)s->names.data + e->names;
+
+		wire_put_str(out, id);
+		wire_put_str(out, id + strlen(id) + 1);
+		wire_put_u32(out, e->n);
+		for (uint32_t j = 0; j < e->n; j++) {
+			const struct field *f = &s->fields[e->first + j];
+			uint32_t page, off, flen;
+
+			if (page_of(v, n, f->text, f->len, &page, &off)) {
+				wire_put_u32(out, page);
+				wire_put_u32(out, off);
+				wire_put_u32(out, f->len);
+			} else {
+				wire_put_u32(out, WIRE_COPY);
+				wire_put_bytes(out, f->text, f->len);
+			}
+			wire_put_u8(out, f->folded != NO_FOLD);
+			if (f->folded != NO_FOLD) {
+				memcpy(&flen, s->folded.data + f->folded,
+				    sizeof(flen));
+				wire_put_bytes(out, s->folded.data + f->folded +
+				    sizeof(flen), flen);
+			}
+		}
+	}
+	free(v);
+}
+
+/* One field of the entry being read, appended to s->fields; 0 or -1. */
+static int
+wire_field(struct wire *w, struct search_index *s, const struct resource *pages,
+    size_t n_pages)
+{
+	struct field *f = &s->fields[s->n_fields];
+	uint32_t page = wire_u32(w), off = 0;
+	const unsigned char *fb;
+	size_t len = 0, flen;
+	uint8_t folded;
+	char *c;
+
+	if (page == WIRE_COPY) {
+		if ((fb = wire_bytes_at(w, &len)) == NULL)
+			return -1;
+		/* copies grows by doubling: its size is a power of two. */
+		if ((s->n_copies & (s->n_copies - 1)) == 0)
+			s->copies = xrealloc(s->copies, (s->n_copies ?
+			    s->n_copies * 2 : 1) * sizeof(*s->copies));
+		c = s->copies[s->n_copies++] = xmalloc(len + 1);
+		memcpy(c, fb, len);
+		c[len] = '\0';
+		f->text = c;
+	} else {
+		off = wire_u32(w);
+		len = wire_u32(w);
+		if (w->err != NULL)
+			return -1;
+		if (page >= n_pages) {
+			wire_fail(w, "a search field in no page");
+			return -1;
+		}
+		if (off > pages[page].len || len > pages[page].len - off) {
+			wire_fail(w, "a search field past the end of its page");
+			return -1;
+		}
+		f->text = (const char *)pages[page].data + off;
+	}
+	f->len = (uint32_t)len;
+	f->folded = NO_FOLD;
+	if ((folded = wire_u8(w)) > 1) {
+		wire_fail(w, "a search field marked neither folded nor not");
+		return -1;
+	}
+	if (folded) {
+		uint32_t len32;
+
+		if ((fb = wire_bytes_at(w, &flen)) == NULL)
+			return -1;
+		/* Offsets into folded are u32, and NO_FOLD is none of them. */
+		if (flen > UINT32_MAX - 1 - sizeof(len32) - s->folded.len) {
+			wire_fail(w, "folded search text too long");
+			return -1;
+		}
+		f->folded = (uint32_t)s->folded.len;
+		len32 = (uint32_t)flen;
+		buf_add(&s->folded, &len32, sizeof(len32));
+		buf_add(&s->folded, fb, flen);
+	}
+	s->n_fields++;
+	return 0;
+}
+
+struct search_index *
+search_wire_read(struct wire *w, const struct resource *pages, size_t n_pages)
+{
+	struct search_index *s = xcalloc(1, sizeof(*s));
+	size_t n = wire_count(w, wire_u32(w), WIRE_MIN_ENTRY);
+	size_t n_fields = wire_count(w, wire_u32(w), WIRE_MIN_FIELD);
+
+	if (w->err != NULL)
+		goto fail;
+	s->entries = xcalloc(n, sizeof(*s->entries));
+	s->n = n;
+	s->fields = xcalloc(n_fields, sizeof(*s->fields));
+	s->cap_fields = n_fields;
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = &s->entries[i];
+		size_t id_len, name_len;
+		const char *id = wire_str_at(w, &id_len);
+		const char *name = wire_str_at(w, &name_len);
+
+		e->n = wire_u32(w);
+		if (w->err != NULL)
+			goto fail;
+		/* Offsets into names are u32. */
+		if (s->names.len + id_len + name_len + 2 > UINT32_MAX) {
+			wire_fail(w, "search names too long");
+			goto fail;
+		}
+		if (e->n > n_fields - s->n_fields) {
+			wire_fail(w, "more search fields than the index has");
+			goto fail;
+		}
+		e->names = (uint32_t)s->names.len;
+		buf_add(&s->names, id, id_len);
+		buf_add(&s->names, "", 1);
+		buf_add(&s->names, name, name_len);
+		buf_add(&s->names, "", 1);
+		e->first = (uint32_t)s->n_fields;
+		for (uint32_t j = 0; j < e->n; j++)
+			if (wire_field(w, s, pages, n_pages) == -1)
+				goto fail;
+	}
+	if (s->n_fields != n_fields) {
+		wire_fail(w, "fewer search fields than the index has");
+		goto fail;
+	}
+	/* Exactly what is used, as search_build keeps it. */
+	if (s->folded.len > 0)
+		s->folded.data = xrealloc(s->folded.data, s->folded.len);
+	if (s->names.len > 0)
+		s->names.data = xrealloc(s->names.data, s->names.len + 1);
+	return s;
+fail:
+	search_free(s);
+	return NULL;
+}

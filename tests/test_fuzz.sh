@@ -25,3 +25,4 @@ test_fuzz_replay_proxy()  { replay_corpus proxy; }
 test_fuzz_replay_config() { replay_corpus config; }
 test_fuzz_replay_escape() { replay_corpus escape; }
 test_fuzz_replay_titan()  { replay_corpus titan; }
+test_fuzz_replay_wire()   { replay_corpus wire; }
