@@ -143,11 +143,11 @@ unit: tests/bin/unit
 TESTBINS += tests/bin/wire_roundtrip-asan
 tests/bin/wire_roundtrip: tests/wire_roundtrip.c $(filter-out build/main.o,$(OBJS))
 	@mkdir -p tests/bin
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 tests/bin/wire_roundtrip-asan: tests/wire_roundtrip.c $(filter-out build/asan/main.o,$(AOBJS))
 	@mkdir -p tests/bin
-	$(CC) $(CFLAGS) $(ASAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ASAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Installs only what is missing; apt-get update runs only when something is.
 deps:
