@@ -44,7 +44,7 @@ static const char *const state_names[] = {
 	"master's answer", "write", "close_notify", "linger"
 };
 
-/* How long an editing request waits for the master: a dataset of 10,000
+/* How long an editing request waits for the editing process: a dataset of 10,000
  * members is checked and reloaded in well under a second. */
 #define EDIT_WAIT_MS      30000
 
@@ -69,7 +69,7 @@ struct conn {
 	} addr;
 	struct reply      reply;
 	struct edit_req  *edit;         /* an editing request (titan.c), or NULL */
-	uint32_t          edit_id;      /* its id to the master, while ST_EDIT */
+	uint32_t          edit_id;      /* its id to the editing process, while ST_EDIT */
 	size_t            sent;
 	size_t            len, cap;     /* request bytes read, buffer size */
 	size_t            over;         /* bytes read after the request's LF */
@@ -311,7 +311,7 @@ conn_respond(struct conn *c)
 
 /* ------------------------------------------------------------------ editing */
 
-/* No master to answer (gone, or its channel broken): a temporary failure. */
+/* No editing process to answer (gone, or its channel broken): a temporary failure. */
 static void
 conn_edit_unavailable(struct conn *c)
 {
@@ -324,7 +324,7 @@ conn_edit_unavailable(struct conn *c)
 	c->deadline = now_ms() + c->w->cfg->write_timeout_ms;
 }
 
-/* The request (and an upload's whole body) goes to the master; the reply
+/* The request (and an upload's whole body) goes to the editing process; the reply
  * comes back through conn_edit_reply. */
 static void
 conn_edit_send(struct conn *c)

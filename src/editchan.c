@@ -1,8 +1,8 @@
 /*
  * editchan.c: the frames that cross the socketpair between a worker and the
- * master for editing (titan.c asks, editor.c answers). A worker holds untrusted
+ * editing process (titan.c asks, editor.c answers). A worker holds untrusted
  * bytes and writes no file, so an upload, once its size and its editor are
- * checked, travels to the master as one frame; the reply comes back as one.
+ * checked, travels to the editing process as one frame; the reply comes back as one.
  * The same machine is at both ends: the header is in host byte order.
  */
 #include <errno.h>

@@ -4,7 +4,7 @@
  * the client's certificate is checked against server.editors, then the URL's
  * Titan parameters (size, mime) and the path. A request that passes becomes a
  * struct edit_req: conn.c reads an upload's body into it and sends it to the
- * master (editchan.c), which stores it (editor.c). Nothing here writes.
+ * editing process (editchan.c), which checks and stores it (editor.c). Nothing here writes.
  *
  * Titan (gemini://transjovian.org/titan): titan://HOST[:PORT]/PATH;size=N;
  * mime=TYPE[;token=T] CRLF, then exactly N bytes.

@@ -191,7 +191,7 @@ worker_listen(struct worker *w, const struct wsock *socks, size_t n)
 }
 
 
-/* Editing: frames from the master, each the reply to one connection's request. */
+/* Editing: frames from the editing process, each the reply to one connection's request. */
 static void
 chan_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -315,7 +315,7 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 		    &w);
 		if (w.chan_ev == NULL || w.chan_wev == NULL ||
 		    event_add(w.chan_ev, NULL) == -1) {
-			log_error("cannot watch the master's channel");
+			log_error("cannot watch the editing channel");
 			rc = 1;
 		}
 	}

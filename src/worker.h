@@ -40,7 +40,7 @@ struct worker {
 	int                   stopping;  /* SIGTERM: drain for DRAIN_MS, then exit */
 	int                   retiring;  /* SIGUSR2 (reload): finish all, then exit */
 	struct event         *sig_term, *sig_int, *sig_retire, *resume_ev;
-	/* Editing: the socketpair to the master (-1: none), frames queued to
+	/* Editing: the socketpair to the editing process (-1: none), frames queued to
 	 * it and read from it, and the id of the next request. */
 	int                   chan_fd;
 	struct event         *chan_ev, *chan_wev;
@@ -53,12 +53,12 @@ struct worker {
 void  conn_accept(struct worker *, const struct listener *, int fd,
 	    const struct sockaddr *, socklen_t);
 void  conn_close_all(struct worker *);
-/* conn.c: the master's reply to connection id's editing request arrived
+/* conn.c: the editing process's reply to connection id's editing request arrived
  * (m NULL: the master is gone, every request fails). */
 void  conn_edit_reply(struct worker *, uint32_t id, const struct chan_msg *m);
 /* worker.c: a connection closed; the worker may accept again, or end. */
 void  worker_conn_gone(struct worker *);
-/* worker.c: queues an editing request to the master; its id, or 0 when
+/* worker.c: queues an editing request to the editing process; its id, or 0 when
  * there is no master to ask. */
 uint32_t worker_edit_send(struct worker *, const struct edit_req *);
 
