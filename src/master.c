@@ -453,6 +453,22 @@ master_install(struct master *m, struct server_gen *ng)
 	return 0;
 }
 
+/* The stores the build that ended was for: told ED_LIVE or ED_FAILED. */
+static void
+answer_stores(struct master *m, uint32_t word)
+{
+	for (size_t i = 0; i < m->n_lw;) {
+		if (!m->lw[i].in_build) {
+			i++;
+			continue;
+		}
+		for (size_t k = 0; k < m->n_ed; k++)
+			if (m->ed[k].pid == m->lw[i].ed)
+				editor_tell(&m->ed[k], word, m->lw[i].tag, -1);
+		m->lw[i] = m->lw[--m->n_lw];
+	}
+}
+
 /* After master_install: the new generation's editing process, then its
  * workers (the sockets are shared, so whichever accepts a queued connection
  * serves it, and none waits for a worker to start), then the old ones are
@@ -482,16 +498,7 @@ master_swap(struct master *m)
 	/* The old editing processes answer what they have, then end. */
 	for (size_t k = 0; k < n_old; k++)
 		editor_tell(&m->ed[k], ED_RETIRE, 0, -1);
-	for (size_t i = 0; i < m->n_lw;) {
-		if (!m->lw[i].in_build) {
-			i++;
-			continue;
-		}
-		for (size_t k = 0; k < m->n_ed; k++)
-			if (m->ed[k].pid == m->lw[i].ed)
-				editor_tell(&m->ed[k], ED_LIVE, m->lw[i].tag, -1);
-		m->lw[i] = m->lw[--m->n_lw];
-	}
+	answer_stores(m, ED_LIVE);
 	log_info("reloaded: %zu pages (%zu Gemini, %zu Gopher), %d worker%s",
 	    m->g->site->n_gemini + m->g->site->n_gopher, m->g->site->n_gemini,
 	    m->g->site->n_gopher, m->n_slots, m->n_slots == 1 ? "" : "s");
@@ -521,15 +528,7 @@ master_reload(struct master *m, const char *why)
 	    build_start(&m->build, m->next.cfg, &np, 1) == -1) {
 		server_gen_free(&m->next);
 		log_error("reload failed: still serving the previous site");
-		for (size_t i = 0; i < m->n_lw;) {
-			for (size_t k = 0; k < m->n_ed; k++)
-				if (m->lw[i].in_build && m->ed[k].pid == m->lw[i].ed)
-					editor_tell(&m->ed[k], ED_FAILED, m->lw[i].tag, -1);
-			if (m->lw[i].in_build)
-				m->lw[i] = m->lw[--m->n_lw];
-			else
-				i++;
-		}
+		answer_stores(m, ED_FAILED);
 		return;
 	}
 	m->building = 1;
@@ -554,16 +553,7 @@ master_built(struct master *m, struct site *site)
 	if (site == NULL || m->next.tls == NULL) {
 		server_gen_free(&m->next);
 		log_error("reload failed: still serving the previous site");
-		for (size_t i = 0; i < m->n_lw;) {
-			if (!m->lw[i].in_build) {
-				i++;
-				continue;
-			}
-			for (size_t k = 0; k < m->n_ed; k++)
-				if (m->ed[k].pid == m->lw[i].ed)
-					editor_tell(&m->ed[k], ED_FAILED, m->lw[i].tag, -1);
-			m->lw[i] = m->lw[--m->n_lw];
-		}
+		answer_stores(m, ED_FAILED);
 	} else if (master_install(m, &m->next) == 0) {
 		master_swap(m);
 		if (m->is_child)
