@@ -887,7 +887,6 @@ config_load_with(const char *file, const char *dataset, struct config *cfg,
 			cfg->dataset_file = ld_display_file(&ld,
 			    config_setting_source_file(net));
 	}
-	free(edited);
 	/* The files libconfig read itself: the config and the seed's file. */
 	nul_scan(&ld, cfg->file);
 	if (!own_dataset && cfg->dataset_file != NULL &&
@@ -902,6 +901,7 @@ config_load_with(const char *file, const char *dataset, struct config *cfg,
 	config_destroy(&lc);
 	config_destroy(&dlc);
 	ld_flush_problems(&ld);
+	free(edited);		/* its name was ld.nofile until here */
 
 	if (d->n > errors) {
 		config_free(cfg);

@@ -1020,7 +1020,9 @@ editor_loop(struct ed *e)
 {
 	for (;;) {
 		size_t n = 0, nfd = 1 + e->n_w + e->n_c, live = 0;
+		size_t n_w = e->n_w, n_c = e->n_c;
 		struct pollfd *fds = xcalloc(nfd, sizeof(*fds));
+		pid_t *pids = xcalloc(n_c + 1, sizeof(*pids));
 		long now = now_ms(), wait = EDIT_TICK_MS;
 
 		fds[n].fd = e->ctl;
@@ -1031,26 +1033,25 @@ editor_loop(struct ed *e)
 			live += e->w[i].fd != -1;
 		}
 		for (size_t i = 0; i < e->n_c; i++) {
+			pids[i] = e->c[i].pid;
 			fds[n].fd = e->c[i].fd;
 			fds[n++].events = POLLIN;
 			if (e->c[i].deadline - now < wait)
 				wait = e->c[i].deadline - now;
 		}
-		/* Retired (a new generation serves), its workers gone and
-		 * nothing left to answer: done. */
-		if (e->retired && live == 0 && e->n_c == 0 && e->n_wait == 0) {
+		if ((e->retired && live == 0 && e->n_c == 0 && e->n_wait == 0) ||
+		    (poll(fds, n, wait < 0 ? 0 : (int)wait) == -1 && errno != EINTR) ||
+		    ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    ctl_in(e) == -1)) {
+			/* Retired (a new generation serves), its workers gone and
+			 * nothing left to answer; or the master is gone. */
 			free(fds);
+			free(pids);
 			return;
 		}
-		if (poll(fds, n, wait < 0 ? 0 : (int)wait) == -1 && errno != EINTR) {
-			free(fds);
-			return;
-		}
-		if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && ctl_in(e) == -1) {
-			free(fds);
-			return;		/* the master is gone */
-		}
-		for (size_t i = 0; i < e->n_w; i++) {
+		/* What was polled: channels added and checks started or ended
+		 * below are not (their slots in fds are others'). */
+		for (size_t i = 0; i < n_w; i++) {
 			short re = fds[1 + i].revents;
 
 			if (e->w[i].fd == -1)
@@ -1063,26 +1064,31 @@ editor_loop(struct ed *e)
 				chan_flush(e->w[i].fd, &e->w[i].out, &e->w[i].off);
 		}
 		now = now_ms();
-		for (size_t j = e->n_c; j-- > 0;) {
-			short re = fds[1 + e->n_w + j].revents;
-			struct check *k = &e->c[j];
+		for (size_t j = 0; j < n_c; j++) {
+			short re = fds[1 + n_w + j].revents;
+			size_t i;
 
+			for (i = 0; i < e->n_c && e->c[i].pid != pids[j]; i++)
+				;
+			if (i == e->n_c)
+				continue;
 			if (re & (POLLIN | POLLHUP | POLLERR)) {
 				char tmp[4096];
-				ssize_t r = read(k->fd, tmp, sizeof(tmp));
+				ssize_t r = read(e->c[i].fd, tmp, sizeof(tmp));
 
-				if (r > 0 && k->res.len < 4 * GEMINI_MAX_META)
-					buf_add(&k->res, tmp, (size_t)r);
+				if (r > 0 && e->c[i].res.len < 4 * GEMINI_MAX_META)
+					buf_add(&e->c[i].res, tmp, (size_t)r);
 				else if (r <= 0)
-					check_done(e, j, 0);
-			} else if (now >= k->deadline) {
-				check_done(e, j, 1);
+					check_done(e, i, 0);
+			} else if (now >= e->c[i].deadline) {
+				check_done(e, i, 1);
 			}
 		}
 		for (size_t i = 0; i < e->n_w; i++)
 			if (e->w[i].fd != -1 && e->w[i].out.len > 0)
 				chan_flush(e->w[i].fd, &e->w[i].out, &e->w[i].off);
 		free(fds);
+		free(pids);
 	}
 }
 

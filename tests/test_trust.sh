@@ -101,7 +101,10 @@ for raw in open(log, errors='replace'):
         continue
     name, args, ret = c.group(1), c.group(2), int(c.group(3))
     if name in ('clone', 'clone3', 'fork', 'vfork') and ret > 0:
-        root[ret] = root[pid]
+        # The child's own lines can come before its parent's return: what
+        # it did by then (a change of user) stands.
+        if ret not in root:
+            root[ret] = root[pid]
     elif name in ('setuid', 'setresuid', 'setreuid') and ret == 0:
         uid = re.match(r'\s*(-?\d+)', args)
         if uid and int(uid.group(1)) != 0:
