@@ -1,7 +1,9 @@
 /*
  * tls.c: the OpenSSL side of the server. One SSL_CTX per configured host, each
  * with its certificate (generated self-signed on first start when missing:
- * Gemini clients pin it, TOFU), picked by SNI during the handshake. Sessions
+ * Gemini clients pin it, TOFU), picked by SNI during the handshake. A pair
+ * it generates is made in a child process that writes the files and ends, so
+ * that the key is never in this one. Sessions
  * live in a cache all workers share (sesscache.c), mapped here before the
  * workers fork: a TLS 1.3 ticket is then only a session's identifier, and any
  * worker, and any host context, resumes it. A reload carries the cache over to
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,15 +193,14 @@ make_parent_dir(const char *path, struct diag *d)
 	return rc;
 }
 
+/* In the child generate_cert forks: the pair, written to its files. */
 static int
-generate_cert(const struct host_conf *h, struct diag *d)
+make_pair(const struct host_conf *h, struct diag *d)
 {
 	EVP_PKEY *pkey;
 	X509 *x;
 	int rc = -1;
 
-	if (make_parent_dir(h->key, d) == -1)
-		return -1;
 	if ((pkey = EVP_EC_gen("P-256")) == NULL) {
 		add_ssl_error(d, h->key, "cannot generate a P-256 key");
 		return -1;
@@ -217,6 +219,65 @@ generate_cert(const struct host_conf *h, struct diag *d)
 	X509_free(x);
 	EVP_PKEY_free(pkey);
 	return rc;
+}
+
+/* A new pair, made in a child process (its messages come back on a pipe):
+ * the private key never exists in the master, which forks the workers. */
+static int
+generate_cert(const struct host_conf *h, struct diag *d)
+{
+	struct diag cd = { 0 };
+	struct buf msgs = { 0 };
+	char chunk[1024], *line, *save;
+	int fds[2], st;
+	ssize_t r;
+	pid_t pid;
+
+	if (make_parent_dir(h->key, d) == -1)
+		return -1;
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		diag_add(d, h->key, 0, NULL, "cannot generate a key: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		diag_add(d, h->key, 0, NULL, "cannot generate a key: fork: %s",
+		    strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		st = make_pair(h, &cd);
+		for (size_t i = 0; i < cd.n; i++) {
+			if (write(fds[1], cd.msgs[i], strlen(cd.msgs[i])) == -1 ||
+			    write(fds[1], "\n", 1) == -1)
+				break;
+		}
+		_exit(st == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	while ((r = read(fds[0], chunk, sizeof(chunk))) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			break;
+		buf_add(&msgs, chunk, (size_t)r);
+	}
+	close(fds[0]);
+	buf_add(&msgs, "", 1);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	for (line = strtok_r((char *)msgs.data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		diag_add(d, NULL, 0, NULL, "%s", line);
+	buf_free(&msgs);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 1)
+		diag_add(d, h->key, 0, NULL, "cannot generate a key: the process "
+		    "making it ended abnormally");
+	return -1;
 }
 
 /* ------------------------------------------------------------ sessions */
