@@ -58,6 +58,7 @@ struct master {
 	struct lsocks       ls;
 	struct rl_table    *limits;  /* shared by every worker, kept across reloads */
 	struct sandbox_board *board; /* where a worker's filter names a call */
+	struct keyproc     *keys;    /* the key process (keyproc.c) */
 	int                 n_slots;
 	struct child       *ch;
 	size_t              n_ch, cap_ch;
@@ -95,7 +96,7 @@ child_forget(struct child *c)
 static int
 spawn(struct master *m, int slot)
 {
-	int sv[2];
+	int sv[2], kfd;
 	pid_t pid;
 
 	if (m->n_ch == m->cap_ch) {
@@ -106,7 +107,9 @@ spawn(struct master *m, int slot)
 		log_error("socketpair: %s", strerror(errno));
 		sv[0] = sv[1] = -1;
 	}
+	kfd = keyproc_worker_new(m->keys);
 	if ((pid = fork()) == -1) {
+		keyproc_worker_started(m->keys, -1);
 		log_error("fork: %s", strerror(errno));
 		if (sv[0] != -1) {
 			close(sv[0]);
@@ -131,12 +134,16 @@ spawn(struct master *m, int slot)
 			close(m->sigfd);
 		if (sv[0] != -1)
 			close(sv[0]);
+		/* Its own socket to the key process, and no other. */
+		keyproc_child(m->keys, kfd);
+		m->keys = NULL;
 		m->is_child = 1;
 		m->child_rc = worker_run(m->g, socks, n, slot + 1, m->oldmask,
 		    &m->privs, m->limits, m->board, sv[1]);
 		free(socks);
 		return 0;
 	}
+	keyproc_worker_started(m->keys, pid);
 	if (sv[1] != -1) {
 		close(sv[1]);
 		fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
@@ -211,10 +218,17 @@ static int
 master_install(struct master *m, struct server_gen *ng)
 {
 	long bound = retire_bound(m->g->cfg);
+	struct diag d = { 0 };
 	struct privs np;
 
+	/* The new keys first: a key that does not match its certificate fails
+	 * the reload before anything else changes. */
 	if (privs_resolve(ng->cfg, &np) == -1 ||
+	    keyproc_reload(m->keys, ng->tls, &np, &d) == -1 ||
 	    lsocks_build(&m->ls, ng->cfg, slots_for(ng->cfg)) == -1) {
+		for (size_t i = 0; i < d.n; i++)
+			log_error("%s", d.msgs[i]);
+		diag_clear(&d);
 		server_gen_free(ng);
 		log_error("reload failed: still serving the previous site");
 		return -1;
@@ -339,13 +353,22 @@ master_reap(struct master *m)
 	char call[64];
 	pid_t pid;
 	size_t k;
-	int st;
+	int st, r;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if ((r = keyproc_reaped(m->keys, pid, st)) != 0) {
+			/* -1: it cannot be restarted (logged) */
+			if (r == -1 && !m->stopping) {
+				m->rc = 1;
+				master_stop(m, 0);
+			}
+			continue;
+		}
 		for (k = 0; k < m->n_ch && m->ch[k].pid != pid; k++)
 			;
 		if (k == m->n_ch)
 			continue;
+		keyproc_worker_gone(m->keys, pid);
 		c = m->ch[k];
 		child_forget(&m->ch[k]);
 		m->ch[k] = m->ch[--m->n_ch];
@@ -487,6 +510,7 @@ int
 server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 {
 	sigset_t block, wait_set, oldmask;
+	struct diag d = { 0 };
 	struct master m;
 
 	/* A client that goes away mid-write costs its connection, not the
@@ -501,6 +525,15 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	    (m.limits = ratelimit_table_new()) == NULL ||
 	    (m.board = sandbox_board_new()) == NULL ||
 	    lsocks_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
+		ratelimit_table_free(m.limits);
+		sandbox_board_free(m.board);
+		return 1;
+	}
+	/* The keys go to the key process before anything else forks. */
+	if ((m.keys = keyproc_start(g->tls, &m.privs, &d)) == NULL) {
+		diag_print(&d, "kilnet: ");
+		diag_clear(&d);
+		lsocks_free(&m.ls);
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
 		return 1;
@@ -531,6 +564,8 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	for (size_t k = 0; k < m.n_ch; k++)
 		child_forget(&m.ch[k]);
 	lsocks_free(&m.ls);
+	/* Last: the workers' drain may still have asked for signatures. */
+	keyproc_stop(m.keys);
 	ratelimit_table_free(m.limits);
 	sandbox_board_free(m.board);
 	free(m.ch);
