@@ -277,3 +277,29 @@ test_keys_refused() {
 	expect_contains "Ed25519 message names the key" "$out" "$T/certs/localhost.key: an ED25519 key cannot be used"
 	return 0
 }
+
+# Resumed handshakes sign nothing: with the key process stopped (SIGSTOP), a
+# session resumes at once, while a full handshake fails once its wait for a
+# signature (500 ms, src/keysign.c) runs out; continued, it signs again.
+test_keys_resumed_needs_no_signature() {
+	write_conf "$T/k.conf"
+	start_kilnet k -c "$T/k.conf"
+	local kp t0 ms
+	expect_eq "full" 20 "$(keys_get "$(keys_home)" --sess-out "$T/s.sess")"
+	kp=$(keyproc_of "$KPID")
+	kill -STOP "$kp"
+	t0=$(date +%s%3N)
+	expect_eq "resumed, key process stopped" 20 "$(keys_get "$(keys_home)" --sess-in "$T/s.sess" 2>"$T/r")"
+	ms=$(( $(date +%s%3N) - t0 ))
+	expect_eq "resumed" resumed "$(cat "$T/r")"
+	[ "$ms" -lt 400 ] || fail "the resumed handshake took $ms ms"
+	t0=$(date +%s%3N)
+	gemini "$(keys_home)" >/dev/null 2>&1 && { kill -CONT "$kp"; fail "a full handshake without the key process"; }
+	ms=$(( $(date +%s%3N) - t0 ))
+	echo "full handshake failed after $ms ms"
+	kill -CONT "$kp"
+	[ "$ms" -lt 3000 ] || fail "the full handshake waited $ms ms"
+	grep -q "no signature from the key process for a handshake: timed out" "$T/k.log" ||
+		fail "the timeout not logged"
+	expect_eq "full, key process continued" 20 "$(keys_get "$(keys_home)")"
+}
