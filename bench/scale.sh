@@ -124,7 +124,7 @@ KPIDS=
 
 echo "Cost by size of network (generated datasets: bench/gen-dataset.sh; CPU: full"
 echo "Gemini handshakes at c=8, $REQS requests in $ROUNDS rounds taking turns, the worker's"
-echo "scheduler time; the ratios: the median of the per-round ratios):"
+echo "and the key process's scheduler time; the ratios: the median of the per-round ratios):"
 printf '%-8s | %9s | %9s | %10s | %10s | %11s | %10s | %10s | %8s | %8s\n' members "file KiB" "-t ms" "largest B" "feed B" "home B g/G" "RSS MiB" "peak MiB" "µs home" "µs member"
 for n in 11 1000 10000; do
 	printf '%-8s | %9s | %9s | %10s | %10s | %11s | %10s | %10s | %8s | %8s\n' "$n" "${FILE[$n]}" "${LOAD[$n]}" \
