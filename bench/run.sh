@@ -187,6 +187,12 @@ rss_kb() {
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
+# kilnet's key process (src/keyproc.c; its title kilnet-keys), a child of the
+# master PID: its CPU is in kilnet's (the tree's), and its share gets a row.
+keyproc_pid() { pgrep -P "$1" -x kilnet-keys 2>/dev/null | head -n 1; }
+# The scenarios whose kilnet row is followed by its key process's share.
+KEY_ROWS="|gemini full c=16|gemini resumed c=16|"
+
 # ------------------------------------------------------------------ results
 TABLE=$W/table
 declare -A R      # R[scenario|server|key] = value
@@ -208,13 +214,16 @@ row() {   # scenario server rps p50 p99 errors resumed cpu rss note
 declare -A A      # A[scenario|server|key]: sums over a row's runs
 measure() {
 	local sc=$1 sv=$2 pid=$3 pin=$4; shift 4
-	local k="$sc|$sv" c0 c1 n0 n1 out req
+	local k="$sc|$sv" c0 c1 n0 n1 out req kp= k0=0 k1=0
 	if ! alive "$pid"; then
 		A["$k|dead"]=1
 	else
+		[[ $KEY_ROWS == *"|$sc|"* ]] && kp=$(keyproc_pid "$pid")
+		[ -n "$kp" ] && k0=$(cpu_ns "$kp")
 		c0=$(cpu_ticks "$pid") n0=$(cpu_ns "$pid")
 		out=$($pin "$BIN/loadgen" "$@" 2>&1 | tail -n 1)
 		c1=$(cpu_ticks "$pid") n1=$(cpu_ns "$pid")
+		[ -n "$kp" ] && k1=$(cpu_ns "$kp")
 		req=$(kv "$out" requests)
 		if [ -z "$req" ]; then
 			A["$k|fail"]=$out
@@ -223,6 +232,13 @@ measure() {
 			# this run's CPU a request (ns), for the per-round ratios
 			[ "$req" -gt 0 ] && A["$k|rounds"]="${A["$k|rounds"]:-} $(( (n1 - n0) / req ))"
 			A["$k|ticks"]=$(( ${A["$k|ticks"]:-0} + c1 - c0 ))
+			A["$k|ns"]=$(( ${A["$k|ns"]:-0} + n1 - n0 ))
+			# the key process's part of the tree's time (0 if it was
+			# restarted meanwhile: then k1 < k0 and the run counts none)
+			if [ -n "$kp" ] && [ "$k1" -ge "$k0" ]; then
+				A["$k|keyns"]=$(( ${A["$k|keyns"]:-0} + k1 - k0 ))
+				A["$k|keypid"]=$kp
+			fi
 			A["$k|req"]=$(( ${A["$k|req"]:-0} + req ))
 			A["$k|errors"]=$(( ${A["$k|errors"]:-0} + $(kv "$out" errors) ))
 			A["$k|resumed"]=$(( ${A["$k|resumed"]:-0} + $(kv "$out" resumed) ))
@@ -274,6 +290,17 @@ emit() {
 	R["$sc|$sv|errors"]=${A["$k|errors"]}
 	row "$sc" "$sv" "$rps" "$p50" "$p99" "${A["$k|errors"]}" "${A["$k|resumed"]}" "$cpu" \
 	    "$(fmt_rss "$(rss_kb "$pid")")" "$note"
+	# The key process's share: its scheduler time over the same runs, a
+	# request, and as a part of the whole tree's (kilnet's CPU above).
+	if [ -n "${A["$k|keyns"]:-}" ] && [ "$req" -gt 0 ]; then
+		local kcpu share
+		kcpu=$(awk -v t="${A["$k|keyns"]}" -v n="$req" 'BEGIN { printf "%.1f", t / 1000 / n }')
+		share=$(awk -v a="${A["$k|keyns"]}" -v b="${A["$k|ns"]}" 'BEGIN { if (b > 0) printf "%.1f", 100 * a / b; else print "-" }')
+		R["$sc|$sv|keycpu"]=$kcpu; R["$sc|$sv|keyshare"]=$share
+		row "$sc" "$sv: key process" - - - - - "$kcpu" \
+		    "$(fmt_rss "$(rss_kb "${A["$k|keypid"]}")")" \
+		    "$share% of $sv's CPU (scheduler time; in $sv's row already)"
+	fi
 }
 
 # measure_idle SCENARIO SERVER PID LOADGEN-ARGS...: N silent connections held,
@@ -604,7 +631,7 @@ echo
 echo "kilnet bench, $(date -u +'%Y-%m-%d %H:%M UTC'), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "machine: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(uname -r), $(openssl version | cut -d' ' -f1-2)"
 echo "page: Gemini $GEM_BYTES bytes ($PAGE_SRC), Gopher $GOPH_BYTES bytes ($GOPH_SRC); TLS 1.3, x25519, ECDSA P-256"
-echo "servers pinned to core 0, loadgen to core 1; CPU = server utime+stime (children included) per request"
+echo "servers pinned to core 0, loadgen to core 1; CPU = server utime+stime (children included: kilnet's key process too) per request"
 echo
 {
 	echo "scenario|server|req/s|p50 ms|p99 ms|errors|resumed|CPU µs/req|RSS|notes"
@@ -672,6 +699,9 @@ report "Gemini full c=16: bufferevent floor CPU/req vs floor" "$(ratio "$(kg "$k
 report "resumed c=16: bufferevent floor CPU/req vs floor" "$(ratio "$(kg "$r16|floor-bev|cpu")" "$(kg "$r16|floor|cpu")")x"
 report "Gemini full c=16: kilnet CPU/req vs bufferevent floor" "$(ratio "$(kg "$k16|kilnet|cpu")" "$(kg "$k16|floor-bev|cpu")")x"
 report "resumed c=16: kilnet CPU/req vs bufferevent floor" "$(ratio "$(kg "$r16|kilnet|cpu")" "$(kg "$r16|floor-bev|cpu")")x"
+report "Gemini full c=16: kilnet's key process (signatures) CPU/req, share of kilnet's" \
+    "$(kg "$k16|kilnet|keycpu") µs, $(kg "$k16|kilnet|keyshare")%"
+report "resumed c=16: kilnet's key process CPU/req (no signature: ~0)" "$(kg "$r16|kilnet|keycpu") µs"
 report "idle TLS: RSS per connection, kilnet / floor / bufferevent floor" \
     "$(kg "$it|kilnet|per") / $(kg "$it|floor|per") / $(kg "$it|floor-bev|per") KiB"
 ku=$(kg "$r16|kilnet|reused") kn=$(kg "$r16|kilnet|req")

@@ -3,10 +3,10 @@
 # members) and generated ones of 1,000 and 10,000 (bench/gen-dataset.sh): load
 # and render time (kilnet -t, median of 5), the largest page and the home pages
 # (kilnet --render), a worker's RSS once serving (steady) and its high-water
-# mark after the requests (peak), and CPU per request (the worker's scheduler
-# time over full Gemini handshakes at c=8, 8 rounds with the sizes taking
-# turns; a ratio is the median of the per-round ratios) for the home page and
-# a member page.
+# mark after the requests (peak), and CPU per request (the scheduler time of
+# the worker and of the key process, which makes its signatures, over full
+# Gemini handshakes at c=8, 8 rounds with the sizes taking turns; a ratio is
+# the median of the per-round ratios) for the home page and a member page.
 # Run by make bench (bench/run.sh); alone: bash bench/scale.sh
 set -u
 cd "$(dirname "$0")/.."
@@ -44,10 +44,10 @@ cpu_ns() {
 declare -A NS RQ BAD RND
 measure_cpu() {
 	local n=$1 url=$2 key="$1|$3" c0 c1 out r
-	c0=$(cpu_ns "${WPID[$n]}")
+	c0=$(( $(cpu_ns "${WPID[$n]}") + $(cpu_ns "${KEYPID[$n]}") ))
 	out=$($CLI_PIN "$ROOT/bench/bin/loadgen" --gemini --port "${PORT[$n]}" --sni localhost \
 	    --request "$url" --expect "20 " -c 8 -n "$ROUND" 2>&1 | tail -n 1)
-	c1=$(cpu_ns "${WPID[$n]}")
+	c1=$(( $(cpu_ns "${WPID[$n]}") + $(cpu_ns "${KEYPID[$n]}") ))
 	r=$(sed -n 's/.* requests=\([0-9]*\) .*/\1/p' <<<"$out")
 	[ "${r:-0}" -gt 0 ] && [[ $out == *" errors=0 "* ]] || { BAD[$key]=1; return; }
 	NS[$key]=$(( ${NS[$key]:-0} + c1 - c0 ))
@@ -68,7 +68,7 @@ ratio() {
 	done | sort -n | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m}'
 }
 
-declare -A LOAD BIG FEED HOME GHOME STEADY PEAK FILE PORT WPID KP MEMBER
+declare -A LOAD BIG FEED HOME GHOME STEADY PEAK FILE PORT WPID KEYPID KP MEMBER
 SIZES="11 1000 10000"
 for n in $SIZES; do
 	d=$W/$n
@@ -100,7 +100,9 @@ for n in $SIZES; do
 	KPIDS="${KPIDS:-} $!"
 	for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.05; done
 	sleep 0.5
-	WPID[$n]=$(pgrep -P "${KP[$n]}" | head -n 1)
+	# the worker, and the key process (src/keyproc.c: its title kilnet-keys)
+	KEYPID[$n]=$(pgrep -P "${KP[$n]}" -x kilnet-keys | head -n 1)
+	WPID[$n]=$(pgrep -P "${KP[$n]}" | grep -vx "${KEYPID[$n]:-none}" | head -n 1)
 	STEADY[$n]=$(( $(status_kb "${WPID[$n]}" VmRSS) / 1024 ))
 	"$ROOT/bench/bin/loadgen" --gemini --port "$p" --sni localhost --request "gemini://localhost:$p/" \
 	    -c 8 -n 200 >/dev/null 2>&1	# warm up
@@ -122,7 +124,7 @@ KPIDS=
 
 echo "Cost by size of network (generated datasets: bench/gen-dataset.sh; CPU: full"
 echo "Gemini handshakes at c=8, $REQS requests in $ROUNDS rounds taking turns, the worker's"
-echo "scheduler time; the ratios: the median of the per-round ratios):"
+echo "and the key process's scheduler time; the ratios: the median of the per-round ratios):"
 printf '%-8s | %9s | %9s | %10s | %10s | %11s | %10s | %10s | %8s | %8s\n' members "file KiB" "-t ms" "largest B" "feed B" "home B g/G" "RSS MiB" "peak MiB" "µs home" "µs member"
 for n in 11 1000 10000; do
 	printf '%-8s | %9s | %9s | %10s | %10s | %11s | %10s | %10s | %8s | %8s\n' "$n" "${FILE[$n]}" "${LOAD[$n]}" \

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,7 +135,8 @@ build_start(struct build *b, struct config *cfg, const struct privs *p,
 		return -1;
 	}
 	if (b->pid == 0) {
-		close(fds[0]);
+		fd_close_all_but(&fds[1], 1);
+		prctl(PR_SET_NAME, "kilnet-build");
 		signal(SIGPIPE, SIG_IGN);
 		_exit(builder(cfg, p, fds[1], reloading));
 	}

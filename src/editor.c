@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1104,6 +1105,7 @@ editor_main(const struct config *cfg, const struct site *site,
 	e.site = site;
 	e.ctl = ctl;
 	e.seed_fd = -1;
+	prctl(PR_SET_NAME, "kilnet-edit");
 #ifdef KILNET_TEST_HOOKS
 	if (getenv("KILNET_TEST_STORE_DELAY_MS") != NULL)
 		e.pause_ms = atol(getenv("KILNET_TEST_STORE_DELAY_MS"));

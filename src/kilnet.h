@@ -648,6 +648,10 @@ void  log_init(const char *access_log, int anonymise, int worker_id);
 char *log_escape(const char *s, size_t len);
 /* The access log's descriptor (2, or a file's; -1: off), kept by children. */
 int   log_access_fd(void);
+/* util.c: in a new child, every descriptor closed but 0, 1, 2, the access
+ * log and keep[0..n-1] (at most 7): no process holds another's channels (a
+ * builder the key process's, an editing process a listening socket). */
+void  fd_close_all_but(const int *keep, size_t n);
 void  log_msg(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 #define log_info(...)  log_msg("info", __VA_ARGS__)
@@ -671,6 +675,23 @@ struct ssl_st *tls_new(struct tls *);
 /* A reload: `to` takes over the session cache of `from`, so that clients
  * still resume (from keeps none). */
 void        tls_keep_sessions(struct tls *to, struct tls *from);
+
+/* The key process's name for a key: the SHA-256 of its certificate's
+ * SubjectPublicKeyInfo (DER). */
+#define KEY_ID_LEN  32
+/* What the key process needs of host i: its key file and its certificate's
+ * SubjectPublicKeyInfo (DER), which the key must match. 0, or -1 past the
+ * last host. tls_setup reads no key (keyproc.c does). */
+int         tls_key_of(const struct tls *, size_t i, const char **file,
+	    const unsigned char **spki, size_t *spki_len);
+
+/* keysign.c: a worker's TLS contexts hold each certificate with a "remote"
+ * key: the certificate's public key, whose signatures the key process makes
+ * (a blocking round trip on the worker's own socket, keyproc.h). The remote
+ * key of pub, named id; NULL when pub is neither an ECDSA nor an RSA key. */
+struct evp_pkey_st;
+struct evp_pkey_st *keysign_key(struct evp_pkey_st *pub,
+	    const unsigned char id[KEY_ID_LEN]);
 
 /* sesscache.c: TLS sessions (DER) by identifier, in memory every worker
  * shares; no lock (a busy slot is skipped). */
@@ -778,6 +799,7 @@ struct privs {
 	const char  *user;      /* for messages; points into the current config */
 	const char  *chroot;    /* NULL: none; else as user */
 	pid_t        master;
+	int          sandbox;   /* server.sandbox: the key process's filter too */
 };
 /* In the master: looks up server.user and checks (or makes) the chroot
  * folder; 0 or -1 (logged). */
@@ -806,6 +828,42 @@ int         sandbox_enter_role(const struct config *cfg, int role,
  * name in name[size] when the filter stopped it, else 0. */
 int         sandbox_violation(struct sandbox_board *, int slot, pid_t pid,
 	    char *name, size_t size);
+
+/* keyproc.c: the key process, the one process that holds private keys. The
+ * master reads each key file's bytes (never parsed there), hands them over and
+ * wipes them before it forks anything else; the key process checks each key
+ * against its certificate, drops privileges as a worker does (privs), enters a
+ * seccomp filter of its own, and signs for the workers, each on its own
+ * socketpair. Reloads add keys to the same process; it is restarted when it
+ * dies. All calls take NULL (no key process: -t, --render). */
+struct keyproc;
+/* At start, before any worker (and any other fork): the key process holding
+ * the keys of t's hosts. NULL with the problems in d ("FILE: the key does not
+ * match the certificate"), and no process left. */
+struct keyproc *keyproc_start(const struct tls *t, const struct privs *p,
+	    struct diag *d);
+/* A reload (SIGHUP, an edit), before the new workers: t's keys join those of
+ * the generation serving, which stay for its retiring workers. 0, or -1 with
+ * the problems in d and the key process unchanged. */
+int         keyproc_reload(struct keyproc *, const struct tls *t,
+	    const struct privs *p, struct diag *d);
+/* Before a worker's fork: the worker's end of its new pair to the key process
+ * (-1: none; its full handshakes then fail). Then keyproc_worker_started with
+ * the worker's pid (-1: the fork failed), which closes that end here. */
+int         keyproc_worker_new(struct keyproc *);
+void        keyproc_worker_started(struct keyproc *, pid_t pid);
+/* A worker reaped: its pair goes. */
+void        keyproc_worker_gone(struct keyproc *, pid_t pid);
+/* Any process reaped: 0 when it was not the key process; 1 it was, and was
+ * restarted; -1 it was and cannot be (logged: the master stops). */
+int         keyproc_reaped(struct keyproc *, pid_t pid, int status);
+/* At the end, once the workers are gone: stops the key process (waited for,
+ * bounded) and frees k. */
+void        keyproc_stop(struct keyproc *);
+/* In a process forked from the master (a worker): closes every key-process
+ * socket it inherited but keep (its own, from keyproc_worker_new; -1: none),
+ * which becomes its signing socket, and frees k. Before its sandbox. */
+void        keyproc_child(struct keyproc *, int keep);
 
 /* worker.c: one worker's life on its sockets (closed by it); exit status. */
 int         worker_run(const struct server_gen *g, const struct wsock *socks,

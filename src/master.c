@@ -78,6 +78,7 @@ struct master {
 	struct lsocks       ls;
 	struct rl_table    *limits;  /* shared by every worker, kept across reloads */
 	struct sandbox_board *board; /* where a worker's filter names a call */
+	struct keyproc     *keys;    /* the key process (keyproc.c) */
 	int                 n_slots;
 	struct child       *ch;
 	size_t              n_ch, cap_ch;
@@ -175,37 +176,6 @@ slots_for(const struct config *cfg)
 
 /* Forks the worker for one slot. Returns 0 (in the master, or in the child
  * with m->is_child set once the worker is done) or -1. */
-/*
- * In a new child: every descriptor goes but standard input, output and
- * error, the access log and keep[] (sorted): a worker must not hold another
- * process's channel, nor the editing process a listening socket.
- */
-static void
-close_all_but(const int *keep, size_t n)
-{
-	int v[8], k = 0, lo = 3, logfd = log_access_fd();
-
-	for (size_t i = 0; i < n && k < 7; i++)
-		if (keep[i] > 2)
-			v[k++] = keep[i];
-	if (logfd > 2)
-		v[k++] = logfd;
-	for (int i = 1; i < k; i++)
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			int t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	for (int i = 0; i < k; i++) {
-		if (v[i] > lo)
-			close_range((unsigned)lo, (unsigned)v[i] - 1, 0);
-		if (v[i] + 1 > lo)
-			lo = v[i] + 1;
-	}
-	close_range((unsigned)lo, ~0U, 0);
-}
-
 /* The current generation's editing process, or NULL (editing is off). */
 static struct edproc *
 editor_current(struct master *m)
@@ -258,7 +228,8 @@ editor_spawn(struct master *m)
 		return -1;
 	}
 	if (pid == 0) {
-		close_all_but(&sv[1], 1);
+		fd_close_all_but(&sv[1], 1);
+		m->keys = NULL;	/* its descriptors went just now */
 		free(m->ch);
 		m->ch = NULL;
 		m->n_ch = m->cap_ch = 0;
@@ -289,7 +260,7 @@ editor_spawn(struct master *m)
 static int
 spawn(struct master *m, int slot)
 {
-	int sv[2];
+	int sv[2], kfd;
 	pid_t pid;
 
 	if (m->n_ch == m->cap_ch) {
@@ -302,7 +273,9 @@ spawn(struct master *m, int slot)
 		log_error("socketpair: %s", strerror(errno));
 		sv[0] = sv[1] = -1;
 	}
+	kfd = keyproc_worker_new(m->keys);
 	if ((pid = fork()) == -1) {
+		keyproc_worker_started(m->keys, -1);
 		log_error("fork: %s", strerror(errno));
 		if (sv[0] != -1) {
 			close(sv[0]);
@@ -341,12 +314,16 @@ spawn(struct master *m, int slot)
 			close(m->sigfd);
 		if (sv[0] != -1)
 			close(sv[0]);
+		/* Its own socket to the key process, and no other. */
+		keyproc_child(m->keys, kfd);
+		m->keys = NULL;
 		m->is_child = 1;
 		m->child_rc = worker_run(m->g, socks, n, slot + 1, m->oldmask,
 		    &m->privs, m->limits, m->board, sv[1]);
 		free(socks);
 		return 0;
 	}
+	keyproc_worker_started(m->keys, pid);
 	if (sv[1] != -1) {
 		close(sv[1]);
 		/* The editing process's end goes to it; the master keeps none. */
@@ -429,10 +406,17 @@ static int
 master_install(struct master *m, struct server_gen *ng)
 {
 	long bound = retire_bound(m->g->cfg);
+	struct diag d = { 0 };
 	struct privs np;
 
+	/* The new keys first: a key that does not match its certificate fails
+	 * the reload before anything else changes. */
 	if (privs_resolve(ng->cfg, &np) == -1 ||
+	    keyproc_reload(m->keys, ng->tls, &np, &d) == -1 ||
 	    lsocks_build(&m->ls, ng->cfg, slots_for(ng->cfg)) == -1) {
+		for (size_t i = 0; i < d.n; i++)
+			log_error("%s", d.msgs[i]);
+		diag_clear(&d);
 		server_gen_free(ng);
 		log_error("reload failed: still serving the previous site");
 		return -1;
@@ -639,9 +623,17 @@ master_reap(struct master *m)
 	char call[64];
 	pid_t pid;
 	size_t k;
-	int st;
+	int st, r;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if ((r = keyproc_reaped(m->keys, pid, st)) != 0) {
+			/* -1: it cannot be restarted (logged) */
+			if (r == -1 && !m->stopping) {
+				m->rc = 1;
+				master_stop(m, 0);
+			}
+			continue;
+		}
 		if (m->building && pid == m->build.pid) {
 			m->build.reaped = 1;
 			m->build.status = st;
@@ -659,6 +651,7 @@ master_reap(struct master *m)
 			;
 		if (k == m->n_ch)
 			continue;
+		keyproc_worker_gone(m->keys, pid);
 		c = m->ch[k];
 		m->ch[k] = m->ch[--m->n_ch];
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (m->stopping || c.retiring))
@@ -810,6 +803,7 @@ int
 server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 {
 	sigset_t block, wait_set, oldmask;
+	struct diag d = { 0 };
 	struct master m;
 
 	/* A client that goes away mid-write costs its connection, not the
@@ -840,6 +834,15 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	if ((m.limits = ratelimit_table_new()) == NULL ||
 	    (m.board = sandbox_board_new()) == NULL ||
 	    lsocks_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
+		ratelimit_table_free(m.limits);
+		sandbox_board_free(m.board);
+		return 1;
+	}
+	/* The keys go to the key process before anything else forks. */
+	if ((m.keys = keyproc_start(g->tls, &m.privs, &d)) == NULL) {
+		diag_print(&d, "kilnet: ");
+		diag_clear(&d);
+		lsocks_free(&m.ls);
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
 		return 1;
@@ -877,6 +880,8 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		build_cancel(&m.build);
 	server_gen_free(&m.next);
 	lsocks_free(&m.ls);
+	/* Last: the workers' drain may still have asked for signatures. */
+	keyproc_stop(m.keys);
 	ratelimit_table_free(m.limits);
 	sandbox_board_free(m.board);
 	free(m.ch);

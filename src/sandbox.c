@@ -64,6 +64,7 @@ privs_resolve(const struct config *cfg, struct privs *p)
 
 	memset(p, 0, sizeof(*p));
 	p->master = getpid();
+	p->sandbox = cfg->sandbox;
 	if (geteuid() != 0)
 		return 0;
 	if ((pw = getpwnam(user)) == NULL) {

@@ -1,7 +1,11 @@
 /*
  * tls.c: the OpenSSL side of the server. One SSL_CTX per configured host, each
  * with its certificate (generated self-signed on first start when missing:
- * Gemini clients pin it, TOFU), picked by SNI during the handshake. Sessions
+ * Gemini clients pin it, TOFU), picked by SNI during the handshake. No context
+ * holds a private key: each holds its certificate's public key as a remote key
+ * (keysign.c) whose signatures the key process makes (keyproc.c), and this
+ * file reads no key file; a pair it generates is made in a child process that
+ * writes the files and ends, so that the key is never in this one. Sessions
  * live in a cache all workers share (sesscache.c), mapped here before the
  * workers fork: a TLS 1.3 ticket is then only a session's identifier, and any
  * worker, and any host context, resumes it. A reload carries the cache over to
@@ -16,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -39,9 +45,18 @@
 /* Resumption must work whichever host context a connection ends up in. */
 #define SESSION_ID_CTX   "kilnet"
 
+/* What the key process needs of a host (keyproc.c): the key file, and the
+ * public key it must match. */
+struct tls_key {
+	char               *file;
+	unsigned char      *spki;       /* the certificate's SubjectPublicKeyInfo */
+	size_t              spki_len;
+};
+
 struct tls {
 	SSL_CTX           **ctx;        /* one per host, same order as cfg->hosts */
 	char              **names;
+	struct tls_key     *keys;       /* one per host */
 	size_t              n;
 	struct sesscache   *cache;      /* shared by all workers: made before fork */
 };
@@ -190,15 +205,14 @@ make_parent_dir(const char *path, struct diag *d)
 	return rc;
 }
 
+/* In the child generate_cert forks: the pair, written to its files. */
 static int
-generate_cert(const struct host_conf *h, struct diag *d)
+make_pair(const struct host_conf *h, struct diag *d)
 {
 	EVP_PKEY *pkey;
 	X509 *x;
 	int rc = -1;
 
-	if (make_parent_dir(h->key, d) == -1)
-		return -1;
 	if ((pkey = EVP_EC_gen("P-256")) == NULL) {
 		add_ssl_error(d, h->key, "cannot generate a P-256 key");
 		return -1;
@@ -217,6 +231,65 @@ generate_cert(const struct host_conf *h, struct diag *d)
 	X509_free(x);
 	EVP_PKEY_free(pkey);
 	return rc;
+}
+
+/* A new pair, made in a child process (its messages come back on a pipe):
+ * the private key never exists in the master, which forks the workers. */
+static int
+generate_cert(const struct host_conf *h, struct diag *d)
+{
+	struct diag cd = { 0 };
+	struct buf msgs = { 0 };
+	char chunk[1024], *line, *save;
+	int fds[2], st;
+	ssize_t r;
+	pid_t pid;
+
+	if (make_parent_dir(h->key, d) == -1)
+		return -1;
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		diag_add(d, h->key, 0, NULL, "cannot generate a key: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		diag_add(d, h->key, 0, NULL, "cannot generate a key: fork: %s",
+		    strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		st = make_pair(h, &cd);
+		for (size_t i = 0; i < cd.n; i++) {
+			if (write(fds[1], cd.msgs[i], strlen(cd.msgs[i])) == -1 ||
+			    write(fds[1], "\n", 1) == -1)
+				break;
+		}
+		_exit(st == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	while ((r = read(fds[0], chunk, sizeof(chunk))) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			break;
+		buf_add(&msgs, chunk, (size_t)r);
+	}
+	close(fds[0]);
+	buf_add(&msgs, "", 1);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	for (line = strtok_r((char *)msgs.data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		diag_add(d, NULL, 0, NULL, "%s", line);
+	buf_free(&msgs);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 1)
+		diag_add(d, h->key, 0, NULL, "cannot generate a key: the process "
+		    "making it ended abnormally");
+	return -1;
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -315,8 +388,49 @@ accept_any_cert(int ok, X509_STORE_CTX *x)
 	return 1;
 }
 
+/* The context's key: the certificate's public key, signing in the key
+ * process under the name of its SubjectPublicKeyInfo's SHA-256. */
+static int
+use_remote_key(SSL_CTX *ctx, const struct host_conf *h, struct tls_key *tk,
+    struct diag *d)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	unsigned char id[KEY_ID_LEN], *der = NULL;
+	EVP_PKEY *pub = x != NULL ? X509_get0_pubkey(x) : NULL, *remote;
+	int len;
+
+	if (pub == NULL ||
+	    (len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der)) <= 0) {
+		add_ssl_error(d, h->cert, "cannot read the certificate's public key");
+		return -1;
+	}
+	SHA256(der, (size_t)len, id);
+	if ((remote = keysign_key(pub, id)) == NULL) {
+		diag_add(d, h->key, 0, NULL, "an %s key cannot be used (%s): the key "
+		    "process signs with ECDSA and RSA keys only",
+		    EVP_PKEY_get0_type_name(pub), h->cert);
+		ERR_clear_error();
+		OPENSSL_free(der);
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, remote) != 1) {
+		add_ssl_error(d, h->key, "cannot use the certificate's key");
+		EVP_PKEY_free(remote);
+		OPENSSL_free(der);
+		return -1;
+	}
+	EVP_PKEY_free(remote);
+	tk->file = xstrdup(h->key);
+	tk->spki = xmalloc((size_t)len);
+	memcpy(tk->spki, der, (size_t)len);
+	tk->spki_len = (size_t)len;
+	OPENSSL_free(der);
+	return 0;
+}
+
 static SSL_CTX *
-make_ctx(struct tls *t, const struct host_conf *h, struct diag *d)
+make_ctx(struct tls *t, const struct host_conf *h, struct tls_key *tk,
+    struct diag *d)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
@@ -391,17 +505,10 @@ make_ctx(struct tls *t, const struct host_conf *h, struct diag *d)
 		add_ssl_error(d, h->cert, "cannot load the certificate");
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, h->key, SSL_FILETYPE_PEM) != 1) {
-		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-			add_ssl_error(d, h->key, "the key does not match the certificate");
-		else
-			add_ssl_error(d, h->key, "cannot load the private key");
+	/* The key file itself is read by keyproc.c, and checked against this
+	 * certificate in the key process. */
+	if (use_remote_key(ctx, h, tk, d) == -1)
 		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		add_ssl_error(d, h->key, "the key does not match the certificate");
-		goto fail;
-	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -421,6 +528,7 @@ tls_setup(const struct config *cfg, struct diag *d)
 	}
 	t->ctx = xcalloc(cfg->n_hosts, sizeof(*t->ctx));
 	t->names = xcalloc(cfg->n_hosts, sizeof(*t->names));
+	t->keys = xcalloc(cfg->n_hosts, sizeof(*t->keys));
 	for (size_t i = 0; i < cfg->n_hosts; i++) {
 		const struct host_conf *h = &cfg->hosts[i];
 
@@ -430,7 +538,7 @@ tls_setup(const struct config *cfg, struct diag *d)
 			diag_add(d, NULL, 0, NULL, "%s: no certificate path", h->name);
 			continue;
 		}
-		t->ctx[i] = make_ctx(t, h, d);
+		t->ctx[i] = make_ctx(t, h, &t->keys[i], d);
 	}
 	if (t->n == 0)
 		diag_add(d, NULL, 0, "server.hostnames", "no host to serve");
@@ -441,6 +549,18 @@ tls_setup(const struct config *cfg, struct diag *d)
 	SSL_CTX_set_tlsext_servername_callback(t->ctx[0], servername_cb);
 	SSL_CTX_set_tlsext_servername_arg(t->ctx[0], t);
 	return t;
+}
+
+int
+tls_key_of(const struct tls *t, size_t i, const char **file,
+    const unsigned char **spki, size_t *spki_len)
+{
+	if (t == NULL || i >= t->n || t->keys[i].file == NULL)
+		return -1;
+	*file = t->keys[i].file;
+	*spki = t->keys[i].spki;
+	*spki_len = t->keys[i].spki_len;
+	return 0;
 }
 
 void
@@ -471,9 +591,14 @@ tls_free(struct tls *t)
 	for (size_t i = 0; i < t->n; i++) {
 		SSL_CTX_free(t->ctx[i]);
 		free(t->names[i]);
+		if (t->keys != NULL) {
+			free(t->keys[i].file);
+			free(t->keys[i].spki);
+		}
 	}
 	free(t->ctx);
 	free(t->names);
+	free(t->keys);
 	sesscache_free(t->cache);
 	free(t);
 }

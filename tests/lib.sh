@@ -149,6 +149,19 @@ stop_kilnet() {
 	[ "$st" = 0 ] || fail "kilnet exited with status $st on SIGTERM"
 }
 
+# workers_of PID: the worker processes of the master PID, one a line: its
+# children but the key process (process title kilnet-keys, src/keyproc.c).
+workers_of() {
+	local p
+	for p in $(pgrep -P "$1"); do
+		# the key process, the editing process and the builder have names
+		# of their own (kilnet-keys, kilnet-edit, kilnet-build)
+		case $(cat "/proc/$p/comm" 2>/dev/null) in kilnet-*) ;; *) echo "$p" ;; esac
+	done
+}
+# keyproc_of PID: the key process of the master PID.
+keyproc_of() { pgrep -P "$1" -x kilnet-keys; }
+
 # assert_alive: the last server started still runs.
 assert_alive() { kill -0 "$KPID" 2>/dev/null || fail "kilnet died"; }
 

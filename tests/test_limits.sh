@@ -161,15 +161,15 @@ test_limits_kept_across_reload() {
 	limits_flood before 8 limits_gem
 	expect_eq "before the reload: served" 5 "$(grep -c '^20 ' "$T/before.out" || true)"
 	local old i
-	old=$(pgrep -P "$KPID" | sort | tr '\n' ' ')
+	old=$(workers_of "$KPID" | sort | tr '\n' ' ')
 	kill -HUP "$KPID"
 	for i in $(seq 1 100); do
 		grep -q 'reloaded: ' "$T/k.log" &&
-			[ -z "$(comm -12 <(tr ' ' '\n' <<<"$old" | sed '/^$/d') <(pgrep -P "$KPID" | sort))" ] && break
+			[ -z "$(comm -12 <(tr ' ' '\n' <<<"$old" | sed '/^$/d') <(workers_of "$KPID" | sort))" ] && break
 		sleep 0.05
 	done
 	grep -q 'reloaded: ' "$T/k.log" || fail "no reload"
-	echo "workers before: $old; after: $(pgrep -P "$KPID" | sort | tr '\n' ' ')"
+	echo "workers before: $old; after: $(workers_of "$KPID" | sort | tr '\n' ' ')"
 	limits_flood after 8 limits_gem
 	cat "$T/after.out"
 	expect_eq "after the reload: served" 0 "$(grep -c '^20 ' "$T/after.out" || true)"

@@ -20,7 +20,7 @@ test_sandbox_workers_confined() {
 	start_kilnet k -c "$T/k.conf" --workers 2
 	sb_served
 	local w n=0
-	for w in $(pgrep -P "$KPID"); do
+	for w in $(workers_of "$KPID"); do
 		n=$((n + 1))
 		expect_eq "worker $w NoNewPrivs" 1 "$(sb_status "$w" NoNewPrivs)"
 		expect_eq "worker $w Seccomp (2: filter)" 2 "$(sb_status "$w" Seccomp)"
@@ -44,7 +44,7 @@ test_sandbox_workers_confined() {
 	kill -HUP "$KPID"
 	srv_wait_log "$T/k.log" "reloaded: "
 	sb_served
-	for w in $(pgrep -P "$KPID"); do
+	for w in $(workers_of "$KPID"); do
 		expect_eq "new worker $w Seccomp" 2 "$(sb_status "$w" Seccomp)"
 	done
 	grep -q "sandbox violation" "$T/k.log" && fail "a sandbox violation was logged"
@@ -57,7 +57,7 @@ sb_probe() {
 	write_conf "$T/k.conf"
 	KILNET_TEST_SANDBOX_PROBE=$1 start_kilnet k -c "$T/k.conf"
 	local first
-	first=$(pgrep -P "$KPID")
+	first=$(workers_of "$KPID")
 	srv_wait_log "$T/k.log" "sandbox violation: system call $2 "
 	srv_wait_log "$T/k.log" "worker 1 restarted"
 	kill -0 "$first" 2>/dev/null && fail "the worker that made the call still runs"
@@ -78,8 +78,9 @@ test_sandbox_off() {
 	start_kilnet k -c "$T/k.conf"
 	sb_served
 	local w
-	w=$(pgrep -P "$KPID")
+	w=$(workers_of "$KPID")
 	expect_eq "Seccomp" 0 "$(sb_status "$w" Seccomp)"
+	expect_eq "key process Seccomp" 0 "$(sb_status "$(keyproc_of "$KPID")" Seccomp)"
 	expect_eq "root" / "$(readlink "/proc/$w/root")"
 	expect_contains "gopher" "$(gopher_raw $'/members\r\n')" "Bradford"
 }

@@ -403,11 +403,11 @@ test_server_workers() {
 		expect_eq "request $i" 20 "$(srv_status "$(srv_home)")"
 	done
 	local kids
-	kids=$(pgrep -P "$KPID" | wc -l)
+	kids=$(workers_of "$KPID" | wc -l)
 	expect_eq "worker processes" 2 "$kids"
 	grep -q 'w2' "$T/k.log" || fail "no log line from worker 2"
 	local pids
-	pids=$(pgrep -P "$KPID" | tr '\n' ' ')
+	pids=$(workers_of "$KPID" | tr '\n' ' ')
 	stop_kilnet "$KPID"
 	for i in $pids; do
 		kill -0 "$i" 2>/dev/null && fail "worker $i still running"
@@ -473,7 +473,7 @@ srv_wait_log_count() {
 }
 
 # srv_workers PID: the master's worker processes.
-srv_workers() { pgrep -P "$1" | tr '\n' ' '; }
+srv_workers() { workers_of "$1" | tr '\n' ' '; }
 
 test_server_reload_changes_content() {
 	srv_dataset
@@ -501,7 +501,7 @@ test_server_reload_changes_content() {
 		sleep 0.05
 	done
 	[ "$(srv_workers "$KPID")" != "$old_workers" ] || fail "the old worker still runs"
-	expect_eq "one worker" 1 "$(pgrep -P "$KPID" | wc -l)"
+	expect_eq "one worker" 1 "$(workers_of "$KPID" | wc -l)"
 	# a capsule file added is served after a reload too
 	mkdir -p "$T/cap"
 	echo "fresh" >"$T/cap/new.txt"
@@ -533,10 +533,10 @@ test_server_reload_changes_content() {
 	expect_eq "reloads" 14 "$(grep -c 'reloaded: ' "$T/k.log")"
 	expect_eq "served after quick reloads" 20 "$(srv_status "$(srv_home)")"
 	for i in $(seq 1 60); do
-		[ "$(pgrep -P "$KPID" | wc -l)" -eq 1 ] && break
+		[ "$(workers_of "$KPID" | wc -l)" -eq 1 ] && break
 		sleep 0.1
 	done
-	expect_eq "one worker after quick reloads" 1 "$(pgrep -P "$KPID" | wc -l)"
+	expect_eq "one worker after quick reloads" 1 "$(workers_of "$KPID" | wc -l)"
 	grep -E 'worker [0-9]+ \(pid [0-9]+\) (killed|exited)' "$T/k.log" \
 		&& fail "a worker ended badly"
 	return 0
@@ -597,7 +597,7 @@ srv_reload_under_load() {
 	local n
 	n=$(sed -n 's/.* requests=\([0-9]*\) .*/\1/p' <<<"$out")
 	[ "${n:-0}" -ge 1000 ] || fail "only ${n:-0} requests in $secs s"
-	expect_eq "two workers at the end" 2 "$(pgrep -P "$KPID" | wc -l)"
+	expect_eq "two workers at the end" 2 "$(workers_of "$KPID" | wc -l)"
 }
 
 # The issue's check: a 20-second Gemini run. Gopher is cheaper per request, so a
@@ -636,7 +636,7 @@ srv_reload_fewer_workers() {
 	srv_wait_log_count "$T/k.log" "reloaded: " 30
 	expect_contains "no errors" "$out" " errors=0 "
 	expect_eq "reloads to 1 worker" 15 "$(grep -c 'reloaded: .*, 1 worker$' "$T/k.log")"
-	expect_eq "two workers at the end" 2 "$(pgrep -P "$KPID" | wc -l)"
+	expect_eq "two workers at the end" 2 "$(workers_of "$KPID" | wc -l)"
 }
 test_server_reload_fewer_workers_gemini() { srv_reload_fewer_workers gemini; }
 test_server_reload_fewer_workers_gopher() { srv_reload_fewer_workers gopher; }

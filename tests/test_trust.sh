@@ -156,12 +156,12 @@ PY
 	# a worker other than the one that holds the big upload's connection
 	local busy
 	busy=$(ss -Htnp state established "sport = :$GEM_PORT" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
-	w=$(pgrep -P "$KPID" | grep -vx "$(trust_editor_pid)" | grep -vxF "${busy:-none}" | head -n 1)
+	w=$(workers_of "$KPID" | grep -vxF "${busy:-none}" | head -n 1)
 	[ -n "$w" ] || fail "no idle worker to kill"
 	kill -KILL "$w"
 	t1=$(tit_ms)
 	for n in $(seq 1 40); do
-		if [ -n "$(pgrep -P "$KPID" | grep -vx "$w" | grep -vx "$(trust_editor_pid)")" ] &&
+		if [ -n "$(workers_of "$KPID" | grep -vx "$w")" ] &&
 		    "$TESTBIN/gemget" 127.0.0.1 "$GEM_PORT" "gemini://localhost:$GEM_PORT/" >/dev/null 2>&1; then
 			ok=1
 			break
