@@ -139,8 +139,12 @@ test_keys_memory_and_confinement() {
 
 	hex=$(keys_scalar "$T/certs/localhost.key"),$(keys_scalar "$T/certs/edit.localhost.key")
 	[[ $hex =~ ^[0-9a-f]{64},[0-9a-f]{64}$ ]] || fail "cannot read the keys' scalars: $hex"
-	keys_find "$hex" $workers "$KPID" "$kp" >"$T/found"
+	local ed
+	ed=$(pgrep -P "$KPID" -x kilnet-edit)
+	[ -n "$ed" ] || fail "no editing process (process title kilnet-edit)"
+	keys_find "$hex" $workers "$KPID" "$kp" "$ed" >"$T/found"
 	cat "$T/found"
+	expect_eq "the editing process holds a private key" 0 "$(awk -v p="$ed" '$1 == p {print $2}' "$T/found")"
 	for w in $workers; do
 		expect_eq "worker $w holds a private key" 0 "$(awk -v p="$w" '$1 == p {print $2}' "$T/found")"
 	done
