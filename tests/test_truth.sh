@@ -81,7 +81,7 @@ test_truth_stored_dataset_path() {
 	tit_setup
 	mkdir -p "$T/conf" "$T/state"
 	write_conf "$T/conf/k.conf" 'state_dir = "../state";'
-	printf 'network = { name = ; };\n' >"$T/state/network.conf"
+	printf 'network = { foo = 1; };\n' >"$T/state/network.conf"
 	local out
 	out=$(cd "$T" && "$KILNET" -t -c conf/k.conf 2>&1) && fail "-t took a broken stored dataset"
 	expect_contains "-t" "$out" "conf/../state/network.conf:1:"
