@@ -156,7 +156,7 @@ workers_of() {
 	for p in $(pgrep -P "$1"); do
 		# the key process, the editing process and the builder have names
 		# of their own (kilnet-keys, kilnet-edit, kilnet-build)
-		case $(cat "/proc/$p/comm" 2>/dev/null) in kilnet-*) ;; *) echo "$p" ;; esac
+		case $(cat "/proc/$p/comm" 2>/dev/null) in kilnet-keys|kilnet-edit|kilnet-build) ;; *) echo "$p" ;; esac
 	done
 }
 # keyproc_of PID: the key process of the master PID.
