@@ -437,6 +437,23 @@ master_install(struct master *m, struct server_gen *ng)
 	return 0;
 }
 
+/* The new workers first (the sockets are shared, so whichever accepts a
+ * queued connection serves it, and none waits for a worker to start), then
+ * the ones marked retiring are told to finish (SIGUSR2). */
+static void
+start_then_retire(struct master *m)
+{
+	ensure_workers(m, 0);
+	if (m->is_child)
+		return;
+	for (size_t k = 0; k < m->n_ch; k++) {
+		if (m->ch[k].retiring == 1) {
+			kill(m->ch[k].pid, SIGUSR2);
+			m->ch[k].retiring = 2;
+		}
+	}
+}
+
 /* The stores the build that ended was for: told ED_LIVE or ED_FAILED. */
 static void
 answer_stores(struct master *m, uint32_t word)
@@ -470,15 +487,9 @@ master_swap(struct master *m)
 		m->ed[k].retired = 1;
 	if (editor_spawn(m) == -1 || m->is_child)
 		return;
-	ensure_workers(m, 0);
+	start_then_retire(m);
 	if (m->is_child)
 		return;
-	for (size_t k = 0; k < m->n_ch; k++) {
-		if (m->ch[k].retiring == 1) {
-			kill(m->ch[k].pid, SIGUSR2);
-			m->ch[k].retiring = 2;
-		}
-	}
 	/* The old editing processes answer what they have, then end. */
 	for (size_t k = 0; k < n_old; k++)
 		editor_tell(&m->ed[k], ED_RETIRE, 0, -1);
@@ -577,15 +588,7 @@ replace_workers(struct master *m)
 		m->ch[k].retiring = 1;
 		m->ch[k].retire_by = now_ms() + bound;
 	}
-	ensure_workers(m, 0);
-	if (m->is_child)
-		return;
-	for (size_t k = 0; k < m->n_ch; k++) {
-		if (m->ch[k].retiring == 1) {
-			kill(m->ch[k].pid, SIGUSR2);
-			m->ch[k].retiring = 2;
-		}
-	}
+	start_then_retire(m);
 }
 
 /* An editing process ended: the current one is started again (unless it
