@@ -76,7 +76,7 @@ TESTBINS := $(patsubst tests/%.c,tests/bin/%,$(wildcard tests/*.c)) bench/bin/lo
 
 # Fuzz targets (fuzz/fuzz_NAME.c). make test replays their corpora through
 # fuzz/replay.c, built with the ASan flags and the normal compiler.
-FUZZ_TARGETS := gemini gopher proxy config escape titan wire
+FUZZ_TARGETS := gemini gopher spartan nex proxy config escape titan wire
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_SRCS    := $(filter-out src/main.c,$(SRCS))
