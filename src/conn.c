@@ -170,7 +170,6 @@ conn_log(struct conn *c)
 {
 	const char *sni = c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name)
 	    : NULL;
-
 	const unsigned char *lf;
 	size_t len = c->len;
 
@@ -211,8 +210,9 @@ conn_close(struct conn *c)
 	worker_conn_gone(w);
 }
 
-/* Gives a Gopher connection its request buffer once the client has sent
- * something: a silent connection costs only the small header. */
+/* Gives a plain connection (Gopher, Spartan, Nex) its request buffer of cap
+ * bytes once the client has sent something: a silent connection costs only
+ * the small header. */
 static struct conn *
 conn_grow(struct conn *c, size_t cap)
 {
@@ -272,19 +272,18 @@ static void
 conn_limited(struct conn *c, int wait)
 {
 	char addr[80];
-	char *p = malloc(96);
+	char *p;
 	int n;
 
 	format_addr(&c->addr.sa, addr, sizeof(addr));
 	log_info("%s %s: rate limit: told to wait %d s", addr, proto_names[c->proto],
 	    wait);
-	if (p == NULL)
-		return;		/* no reply: the connection just closes */
 	if (c->proto == P_NEX) {
-		free(p);
-		c->reply.status = 3;
+		c->reply.status = 3;	/* logged as refused; nothing sent */
 		return;
 	}
+	if ((p = malloc(96)) == NULL)
+		return;		/* no reply: the connection just closes */
 	if (c->proto == P_SPARTAN) {
 		n = snprintf(p, 96, "4 Rate limit: try again in %d s\r\n", wait);
 		c->reply.status = 4;

@@ -4,9 +4,11 @@
  * Data flows one way:
  *   config.c, config_network.c, loader.c (libconfig file)
  *       -> struct config { server settings, struct network }
- *   render_gemtext.c / render_gopher.c (dataset -> bytes)
+ *   render_gemtext.c / render_gopher.c (dataset -> bytes), render_spartan.c /
+ *       render_nex.c (generated gemtext -> Spartan's and Nex's pages)
  *   site.c (rendered pages + capsule/ files -> immutable struct site)
- *   gemini.c / gopher.c (request bytes + site -> struct reply), pure functions
+ *   gemini.c / gopher.c / spartan.c / nex.c (request bytes + site -> struct
+ *       reply), pure functions
  *   master.c (processes), listeners.c (sockets), sandbox.c (privileges),
  *   worker.c + conn.c (a worker's loop and connections), tls.c -> the network
  * A module's internals stay static in its own file.
@@ -598,7 +600,8 @@ struct reply {
 	const unsigned char *data;
 	size_t               len;
 	unsigned char       *owned;   /* free() after sending, or NULL */
-	int                  status;  /* Gemini status; Gopher: 0 served, 3 error */
+	int                  status;  /* Gemini status; Spartan: its digit; Gopher,
+					* Nex: 0 served, 3 error */
 	int                  edit;    /* no reply yet: an editing request for titan.c */
 };
 
@@ -708,8 +711,9 @@ void  log_msg(const char *level, const char *fmt, ...)
 #define log_info(...)  log_msg("info", __VA_ARGS__)
 #define log_warn(...)  log_msg("warning", __VA_ARGS__)
 #define log_error(...) log_msg("error", __VA_ARGS__)
-/* One access-log line: proto "gemini", "gopher" or "gophers"; sni may be NULL;
- * req as read (a trailing CRLF is dropped); status as in struct reply. */
+/* One access-log line: proto "gemini", "gopher", "gophers", "spartan" or "nex";
+ * sni may be NULL; req as read (a trailing CRLF is dropped); status as in
+ * struct reply. */
 struct sockaddr;
 void  log_access(const char *proto, const struct sockaddr *client, const char *sni,
 	    const unsigned char *req, size_t reqlen, int status, size_t bytes, long ms);
