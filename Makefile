@@ -76,7 +76,7 @@ TESTBINS := $(patsubst tests/%.c,tests/bin/%,$(wildcard tests/*.c)) bench/bin/lo
 
 # Fuzz targets (fuzz/fuzz_NAME.c). make test replays their corpora through
 # fuzz/replay.c, built with the ASan flags and the normal compiler.
-FUZZ_TARGETS := gemini gopher proxy config escape titan wire
+FUZZ_TARGETS := gemini gopher spartan nex proxy config escape titan wire
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_SRCS    := $(filter-out src/main.c,$(SRCS))
@@ -182,9 +182,11 @@ check:
 
 run: deps
 	$(MAKE) kilnet
-	@echo "kilnet: serving gemini://localhost:1965/ and gopher://localhost:7070/ (Ctrl-C stops)"
+	@echo "kilnet: serving gemini://localhost:1965/, gopher://localhost:7070/,"
+	@echo "        spartan://localhost:3300/ and nex://localhost:1900/ (Ctrl-C stops)"
 	./kilnet -c $(DEFAULT_CONF) --hostname localhost \
-	  --gemini 127.0.0.1:1965 --gopher 127.0.0.1:7070
+	  --gemini 127.0.0.1:1965 --gopher 127.0.0.1:7070 \
+	  --spartan 127.0.0.1:3300 --nex 127.0.0.1:1900
 
 bench: deps
 	-$(MAKE) kilnet

@@ -133,14 +133,62 @@ fi
 declare -A NS=([kilnet]=kw-kilnet [floor]=kw-floor [molly-brown]=kw-molly [nginx]=kw-nginx)
 for s in "${HAVE[@]}"; do measure "$s" "${NS[$s]}"; done
 
+# Spartan and Nex views of the home page (plain TCP: one request, the page, the
+# close), from a kilnet of its own that serves them too (its Gemini home page,
+# measured above from the other, carries no links to them).
+# plain_view NS PORT REQUEST: prints "BYTES PACKETS" of one view
+plain_view() {
+	local ns=$1 port=$2 req=$3 b0 p0 b1 p1
+	read -r b0 p0 < <(lo_count "$ns")
+	ip netns exec "$ns" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%b" "$2" >&3 &&
+	    timeout 10 cat <&3 >/dev/null' _ "$port" "$req"
+	sleep 0.3
+	read -r b1 p1 < <(lo_count "$ns")
+	echo "$(( (b1 - b0) - 14 * (p1 - p0) )) $((p1 - p0))"
+}
+declare -A LIGHT LIGHTP
+ns_new kw-light
+mkdir -p "$W/light/certs"
+kilnet_conf "$W/light/k.conf" "$PORT" "$((PORT + 1))" "$W/light/certs" \
+    "$ROOT/conf/network.conf" "workers = 1;" \
+    "spartan = { listen = [ \"127.0.0.1:$((PORT + 2))\" ]; };" \
+    "nex = { listen = [ \"127.0.0.1:$((PORT + 3))\" ]; };"
+ip netns exec kw-light "$ROOT/kilnet" -c "$W/light/k.conf" >"$W/light/log" 2>&1 &
+if ns_wait kw-light; then
+	for p in spartan nex; do
+		: >"$W/$p.views"
+		for i in $(seq 1 "$RUNS"); do
+			if [ $p = spartan ]; then
+				plain_view kw-light "$((PORT + 2))" 'localhost / 0\r\n'
+			else
+				plain_view kw-light "$((PORT + 3))" '/\n'
+			fi >>"$W/$p.views"
+		done
+		LIGHT[$p]=$(awk '{print $1}' "$W/$p.views" | median)
+		LIGHTP[$p]=$(awk '{print $2}' "$W/$p.views" | median)
+	done
+else
+	echo "wire: kilnet with Spartan and Nex did not start"
+fi
+
 echo
 echo "Bytes on the wire per page view (IP + TCP + TLS, both directions; median of $RUNS;"
 echo "one openssl s_client per view; the page: kilnet's home page, $BODY bytes of body):"
-printf '%-12s | %10s | %8s | %10s | %8s | %s\n' server "full B" packets "resumed B" packets "resumed"
+printf '%-14s | %10s | %8s | %10s | %8s | %s\n' server "full B" packets "resumed B" packets "resumed"
 for s in "${HAVE[@]}"; do
-	printf '%-12s | %10s | %8s | %10s | %8s | %s/%s\n' "$s" "${FULL[$s]}" "${FULLP[$s]}" \
+	printf '%-14s | %10s | %8s | %10s | %8s | %s/%s\n' "$s" "${FULL[$s]}" "${FULLP[$s]}" \
 	    "${RES[$s]}" "${RESP[$s]}" "${REUSED[$s]}" "$RUNS"
 done
+for p in spartan nex; do
+	[ -n "${LIGHT[$p]:-}" ] || continue
+	printf '%-14s | %10s | %8s | %10s | %8s | %s\n' "kilnet $p" "${LIGHT[$p]}" "${LIGHTP[$p]}" \
+	    - - "(plain TCP)"
+done
+if [ -n "${LIGHT[spartan]:-}" ] && [ -n "${FULL[kilnet]:-}" ]; then
+	r=$(awk -v a="${LIGHT[spartan]}" -v b="${FULL[kilnet]}" 'BEGIN {printf "%.2f", a / b}')
+	ok=$(awk -v r="$r" 'BEGIN {print (r <= 0.65) ? "MET    " : "NOT MET"}')
+	echo "$ok  wire, Spartan: ${LIGHT[spartan]} B vs a full Gemini view ${FULL[kilnet]} B: ${r}x (<= 0.65x)"
+fi
 lightest() {   # full|res: the smallest peer figure and its name
 	local -n v=$1
 	local s best= name=

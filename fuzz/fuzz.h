@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The site every request of a run is answered from, like a worker's. A
  * config that does not load is the harness's fault: stop at once. */
 static inline struct site *
-fuzz_site(void)
+fuzz_site_with(int light)
 {
 	static struct config cfg;
 	struct diag d = { 0 };
@@ -34,6 +34,19 @@ fuzz_site(void)
 		diag_print(&d, "fuzz: ");
 		abort();
 	}
+	/* Spartan and Nex, off in the shipped config, on for their targets. */
+	if (light && cfg.n_spartan_listen == 0) {
+		cfg.spartan_listen = xcalloc(1, sizeof(*cfg.spartan_listen));
+		cfg.spartan_listen[0].host = xstrdup("127.0.0.1");
+		cfg.spartan_listen[0].port = 300;
+		cfg.n_spartan_listen = 1;
+	}
+	if (light && cfg.n_nex_listen == 0) {
+		cfg.nex_listen = xcalloc(1, sizeof(*cfg.nex_listen));
+		cfg.nex_listen[0].host = xstrdup("127.0.0.1");
+		cfg.nex_listen[0].port = 1900;
+		cfg.n_nex_listen = 1;
+	}
 	config_finish(&cfg);
 	if ((site = site_build(&cfg, &d)) == NULL) {
 		diag_print(&d, "fuzz: ");
@@ -41,6 +54,12 @@ fuzz_site(void)
 	}
 	diag_clear(&d);
 	return site;
+}
+
+static inline struct site *
+fuzz_site(void)
+{
+	return fuzz_site_with(0);
 }
 
 /* What conn.c hands a front end: at most its buffer (max bytes), and nothing

@@ -44,7 +44,7 @@ emit(void *arg, const char *line, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct render_opts ro = { "localhost", 1965, 70 };
+	struct render_opts ro = { "localhost", 1965, 70, 0, 0 };
 	struct buf out = { 0 };
 	struct wrapped w = { { 0 }, 0 };
 	const char *why;

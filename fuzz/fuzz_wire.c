@@ -3,7 +3,7 @@
  * search.c's part of it): any bytes as the site the master is handed. A read
  * that fails must say why; a site that reads must be one the front ends can
  * serve: each resource found by its key, its pages and searches answered over
- * both protocols, and written again it must read again, to the same bytes.
+ * every protocol, and written again it must read again, to the same bytes.
  */
 #include <string.h>
 
@@ -50,6 +50,35 @@ ask_gopher(const struct site *s, const char *line)
 	reply_free(&r);
 }
 
+/* A Spartan request for path, with a search query as its data block. */
+static void
+ask_spartan(const struct site *s, const char *path)
+{
+	char req[SPARTAN_MAX_REQUEST + 1];
+	struct reply r;
+	int n;
+
+	n = snprintf(req, sizeof(req), "%s %s 1\r\ne", s->hostname, path);
+	if (n < 0)
+		abort();
+	memset(&r, 0, sizeof(r));
+	spartan_respond(s, (const unsigned char *)req, strlen(req), &r);
+	reply_free(&r);
+}
+
+static void
+ask_nex(const struct site *s, const char *path)
+{
+	char line[NEX_MAX_REQUEST + 1];
+	struct reply r;
+
+	snprintf(line, sizeof(line), "%s\n", path);
+	memset(&r, 0, sizeof(r));
+	nex_respond(s, (const unsigned char *)line, fuzz_request_len(
+	    (const uint8_t *)line, strlen(line), NEX_MAX_REQUEST), &r);
+	reply_free(&r);
+}
+
 static void
 check_site(const struct site *s)
 {
@@ -66,8 +95,19 @@ check_site(const struct site *s)
 	for (size_t i = 0; i < s->n_gopher; i++)
 		if (site_gopher(s, s->gopher[i].key) != &s->gopher[i])
 			abort();
+	for (size_t i = 0; i < s->n_spartan; i++)
+		if (site_spartan(s, s->spartan[i].key) != &s->spartan[i])
+			abort();
+	for (size_t i = 0; i < s->n_nex; i++)
+		if (site_nex(s, s->nex[i].key) != &s->nex[i])
+			abort();
 	for (size_t i = 0; i < s->n_gemini && i < FUZZ_WIRE_PAGES; i++)
 		ask_gemini(s, s->gemini[i].key);
+	for (size_t i = 0; i < s->n_spartan && i < FUZZ_WIRE_PAGES; i++)
+		ask_spartan(s, s->spartan[i].key);
+	for (size_t i = 0; i < s->n_nex && i < FUZZ_WIRE_PAGES; i++)
+		ask_nex(s, s->nex[i].key);
+	ask_spartan(s, "/search");
 	for (size_t i = 0; i < s->n_gopher && i < FUZZ_WIRE_PAGES; i++) {
 		snprintf(line, sizeof(line), "%s\r\n", s->gopher[i].key);
 		ask_gopher(s, line);

@@ -51,6 +51,9 @@ static const char *const default_gemini_listen[] = {
 static const char *const default_gopher_listen[] = {
 	"0.0.0.0:70", "[::]:70", NULL
 };
+/* Spartan and Nex are served only where the config (or the command line)
+ * says: unset or empty, they are off. */
+static const char *const default_off_listen[] = { NULL };
 /* Local tools (tests, monitoring on the host) are never limited. */
 static const char *const default_allow[] = {
 	"127.0.0.0/8", "::1/128", NULL
@@ -58,7 +61,7 @@ static const char *const default_allow[] = {
 
 static const char *const top_keys[] = { "server", "network", NULL };
 static const char *const server_keys[] = {
-	"hostnames", "gemini", "gopher", "cert_dir", "capsule",
+	"hostnames", "gemini", "gopher", "spartan", "nex", "cert_dir", "capsule",
 	"handshake_timeout", "request_timeout", "write_timeout",
 	"max_connections", "workers", "access_log", "anonymise_log",
 	"rate_limit", "user", "chroot", "sandbox", "editors",
@@ -69,6 +72,9 @@ static const char *const gemini_keys[] = {
 };
 static const char *const gopher_keys[] = {
 	"listen", "proxy_listen", "port", "description", "geolocation", NULL
+};
+static const char *const plain_keys[] = {
+	"listen", "proxy_listen", "port", NULL
 };
 static const char *const rate_limit_keys[] = {
 	"rate", "burst", "max_per_address", "allow", NULL
@@ -265,6 +271,10 @@ load_listen(struct loader *ld, const config_setting_t *group,
 		free(path);
 		return;
 	}
+	if (s == NULL && defaults[0] == NULL) {
+		free(path);
+		return;
+	}
 	if (s == NULL) {
 		for (n = 0; defaults[n] != NULL; n++)
 			;
@@ -279,7 +289,7 @@ load_listen(struct loader *ld, const config_setting_t *group,
 		return;
 	}
 	n = config_setting_length(s);
-	if (n == 0 && !proxy && !have_proxy)
+	if (n == 0 && !proxy && !have_proxy && defaults[0] != NULL)
 		ld_report(ld, s, path, "is empty; give at least one address, "
 		    "e.g. [ \"%s\" ]", defaults[0]);
 	*vp = xrealloc(*vp, (*np + (size_t)n) * sizeof(**vp));
@@ -557,7 +567,7 @@ static void
 load_server(struct loader *ld, const config_setting_t *srv)
 {
 	struct config *cfg = ld->cfg;
-	config_setting_t *gem = NULL, *gop = NULL, *s;
+	config_setting_t *gem = NULL, *gop = NULL, *spa = NULL, *nex = NULL, *s;
 	char *path, *v;
 
 	if (srv != NULL) {
@@ -566,6 +576,12 @@ load_server(struct loader *ld, const config_setting_t *srv)
 		    CONFIG_TYPE_GROUP, &path);
 		free(path);
 		gop = ld_child(ld, srv, "server", "gopher", OPTIONAL,
+		    CONFIG_TYPE_GROUP, &path);
+		free(path);
+		spa = ld_child(ld, srv, "server", "spartan", OPTIONAL,
+		    CONFIG_TYPE_GROUP, &path);
+		free(path);
+		nex = ld_child(ld, srv, "server", "nex", OPTIONAL,
 		    CONFIG_TYPE_GROUP, &path);
 		free(path);
 	}
@@ -597,6 +613,22 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	    &cfg->gopher_listen, &cfg->n_gopher_listen);
 	load_listen(ld, gop, "server.gopher", "proxy_listen",
 	    default_gopher_listen, &cfg->gopher_listen, &cfg->n_gopher_listen);
+	if (spa != NULL) {
+		ld_check_keys(ld, spa, "server.spartan", plain_keys);
+		load_port(ld, spa, "server.spartan", &cfg->spartan_port);
+	}
+	load_listen(ld, spa, "server.spartan", "listen", default_off_listen,
+	    &cfg->spartan_listen, &cfg->n_spartan_listen);
+	load_listen(ld, spa, "server.spartan", "proxy_listen",
+	    default_off_listen, &cfg->spartan_listen, &cfg->n_spartan_listen);
+	if (nex != NULL) {
+		ld_check_keys(ld, nex, "server.nex", plain_keys);
+		load_port(ld, nex, "server.nex", &cfg->nex_port);
+	}
+	load_listen(ld, nex, "server.nex", "listen", default_off_listen,
+	    &cfg->nex_listen, &cfg->n_nex_listen);
+	load_listen(ld, nex, "server.nex", "proxy_listen",
+	    default_off_listen, &cfg->nex_listen, &cfg->n_nex_listen);
 
 	load_path(ld, srv, "cert_dir", DEFAULT_CERT_DIR, &cfg->cert_dir);
 	load_path(ld, srv, "capsule", DEFAULT_CAPSULE, &cfg->capsule_dir);
@@ -917,6 +949,16 @@ config_finish(struct config *cfg)
 		cfg->gemini_port = cfg->gemini_listen[0].port;
 	if (cfg->gopher_port == 0 && cfg->n_gopher_listen > 0)
 		cfg->gopher_port = cfg->gopher_listen[0].port;
+	/* A protocol that is not listened on gets no port, so no page links to
+	 * it; a port set in the config but nothing listening is off too. */
+	if (cfg->n_spartan_listen == 0)
+		cfg->spartan_port = 0;
+	else if (cfg->spartan_port == 0)
+		cfg->spartan_port = cfg->spartan_listen[0].port;
+	if (cfg->n_nex_listen == 0)
+		cfg->nex_port = 0;
+	else if (cfg->nex_port == 0)
+		cfg->nex_port = cfg->nex_listen[0].port;
 	for (size_t i = 0; i < cfg->n_hosts; i++) {
 		struct host_conf *h = &cfg->hosts[i];
 
@@ -948,6 +990,8 @@ config_free(struct config *cfg)
 	free(cfg->hosts);
 	listen_free(cfg->gemini_listen, cfg->n_gemini_listen);
 	listen_free(cfg->gopher_listen, cfg->n_gopher_listen);
+	listen_free(cfg->spartan_listen, cfg->n_spartan_listen);
+	listen_free(cfg->nex_listen, cfg->n_nex_listen);
 	free(cfg->cert_dir);
 	free(cfg->capsule_dir);
 	free(cfg->access_log);

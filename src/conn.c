@@ -3,7 +3,8 @@
  * its steps, each with a deadline:
  *
  *   accept -> [PROXY header] -> [peek: Gopher port, TLS or plain?] -> handshake
- *          -> read request -> rate limit -> gemini_respond / gopher_respond
+ *          -> read request (Spartan: and its data block) -> rate limit
+ *          -> gemini_respond / gopher_respond / spartan_respond / nex_respond
  *          -> write -> close_notify -> close
  *
  * SSL_* is driven from our own event callbacks on the non-blocking socket (no
@@ -34,8 +35,9 @@
  * does not turn into a reset that could destroy the response in flight. */
 #define LINGER_MS         1000
 
-enum proto { P_GEMINI, P_GOPHER, P_GOPHERS };
-static const char *const proto_names[] = { "gemini", "gopher", "gophers" };
+enum proto { P_GEMINI, P_GOPHER, P_GOPHERS, P_SPARTAN, P_NEX };
+static const char *const proto_names[] = { "gemini", "gopher", "gophers",
+    "spartan", "nex" };
 
 enum state { ST_PROXY, ST_PEEK, ST_HANDSHAKE, ST_READ, ST_BODY, ST_EDIT,
     ST_WRITE, ST_SHUTDOWN, ST_LINGER };
@@ -73,12 +75,27 @@ struct conn {
 	size_t            sent;
 	size_t            len, cap;     /* request bytes read, buffer size */
 	size_t            over;         /* bytes read after the request's LF */
+	size_t            need;         /* Spartan: the line and its data block */
 	unsigned char     buf[];        /* cap bytes; Gopher: added at the first byte */
 };
 
 static void  conn_step(struct conn *);
 static void  conn_close(struct conn *);
 static void  conn_edit_begin(struct conn *);
+
+/* The request buffer a plain connection gets at its first byte. */
+static size_t
+conn_cap(const struct conn *c)
+{
+	switch (c->proto) {
+	case P_SPARTAN:
+		return SPARTAN_MAX_REQUEST;
+	case P_NEX:
+		return NEX_MAX_REQUEST;
+	default:
+		return GOPHER_MAX_REQUEST;
+	}
+}
 
 static void
 format_addr(const struct sockaddr *sa, char *out, size_t size)
@@ -153,11 +170,17 @@ conn_log(struct conn *c)
 {
 	const char *sni = c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name)
 	    : NULL;
+	const unsigned char *lf;
+	size_t len = c->len;
 
 	if (c->logged)
 		return;
 	c->logged = 1;
-	log_access(proto_names[c->proto], &c->addr.sa, sni, c->buf, c->len,
+	/* Spartan's data block (a search query) is not part of what is logged,
+	 * as a Gemini query is not either. */
+	if (c->proto == P_SPARTAN && (lf = memchr(c->buf, '\n', len)) != NULL)
+		len = (size_t)(lf - c->buf) + 1;
+	log_access(proto_names[c->proto], &c->addr.sa, sni, c->buf, len,
 	    c->reply.status, c->sent, now_ms() - c->start);
 }
 
@@ -187,17 +210,18 @@ conn_close(struct conn *c)
 	worker_conn_gone(w);
 }
 
-/* Gives a Gopher connection its request buffer once the client has sent
- * something: a silent connection costs only the small header. */
+/* Gives a plain connection (Gopher, Spartan, Nex) its request buffer of cap
+ * bytes once the client has sent something: a silent connection costs only
+ * the small header. */
 static struct conn *
-conn_grow(struct conn *c)
+conn_grow(struct conn *c, size_t cap)
 {
 	struct conn *n;
 
-	n = realloc(c, sizeof(*c) + GOPHER_MAX_REQUEST);
+	n = realloc(c, sizeof(*c) + cap);
 	if (n == NULL)
 		return NULL;
-	n->cap = GOPHER_MAX_REQUEST;
+	n->cap = cap;
 	if (n->prev)
 		n->prev->next = n;
 	else
@@ -241,20 +265,29 @@ conn_fail(struct conn *c, const char *what)
 
 /* Over the rate limit: a reply that costs no page work, one small buffer.
  * Gemini has a status for it (44 SLOW DOWN, META: seconds to wait); Gopher has
- * none, so it gets the error menu line (type 3) that clients show. */
+ * none, so it gets the error menu line (type 3) that clients show; Spartan a
+ * client error (4) that says how long to wait; Nex has no error at all, so
+ * the connection closes with nothing sent. */
 static void
 conn_limited(struct conn *c, int wait)
 {
 	char addr[80];
-	char *p = malloc(96);
+	char *p;
 	int n;
 
 	format_addr(&c->addr.sa, addr, sizeof(addr));
 	log_info("%s %s: rate limit: told to wait %d s", addr, proto_names[c->proto],
 	    wait);
-	if (p == NULL)
+	if (c->proto == P_NEX) {
+		c->reply.status = 3;	/* logged as refused; nothing sent */
+		return;
+	}
+	if ((p = malloc(96)) == NULL)
 		return;		/* no reply: the connection just closes */
-	if (c->proto == P_GEMINI) {
+	if (c->proto == P_SPARTAN) {
+		n = snprintf(p, 96, "4 Rate limit: try again in %d s\r\n", wait);
+		c->reply.status = 4;
+	} else if (c->proto == P_GEMINI) {
 		n = snprintf(p, 96, "44 %d\r\n", wait);
 		c->reply.status = 44;
 	} else {
@@ -304,6 +337,10 @@ conn_respond(struct conn *c)
 		    TLSEXT_NAMETYPE_host_name), c->buf, c->len, &c->reply);
 		if (c->reply.edit)
 			conn_edit_begin(c);
+	} else if (c->proto == P_SPARTAN) {
+		spartan_respond(w->site, c->buf, c->len, &c->reply);
+	} else if (c->proto == P_NEX) {
+		nex_respond(w->site, c->buf, c->len, &c->reply);
 	} else {
 		gopher_respond(w->site, c->buf, c->len, &c->reply);
 	}
@@ -547,11 +584,33 @@ conn_read(struct conn *c)
 			}
 		}
 		c->len += (size_t)r;
+		if (c->need > 0) {
+			/* Spartan: the data block, up to its content length. */
+			if (c->len >= c->need) {
+				c->len = c->need;
+				return 1;
+			}
+			continue;
+		}
 		if (memchr(c->buf + old, '\n', (size_t)r) != NULL) {
+			size_t line = (size_t)((unsigned char *)memchr(c->buf + old,
+			    '\n', (size_t)r) - c->buf) + 1;
+			long need;
+
+			/* Spartan's data block follows its line (the need is
+			 * bounded by SPARTAN_MAX_DATA, within the buffer). */
+			if (c->proto == P_SPARTAN &&
+			    (need = spartan_need(c->buf, line)) > (long)line) {
+				if (c->len >= (size_t)need) {
+					c->len = (size_t)need;
+					return 1;
+				}
+				c->need = (size_t)need;
+				continue;
+			}
 			/* Bytes after the first LF are not part of the request
 			 * (a Titan upload's body starts there). */
-			c->len = (size_t)((unsigned char *)memchr(c->buf + old, '\n',
-			    (size_t)r) - c->buf) + 1;
+			c->len = line;
 			c->over = old + (size_t)r - c->len;
 			return 1;
 		}
@@ -643,7 +702,7 @@ conn_step(struct conn *c)
 		switch (c->state) {
 		case ST_PROXY:
 			if (c->cap < PROXY_MAX_HEADER) {
-				if ((grown = conn_grow(c)) == NULL) {
+				if ((grown = conn_grow(c, GOPHER_MAX_REQUEST)) == NULL) {
 					conn_fail(c, "out of memory");
 					return;
 				}
@@ -663,14 +722,15 @@ conn_step(struct conn *c)
 				conn_close(c);
 				return;
 			}
-			if (c->cap < GOPHER_MAX_REQUEST) {
-				if ((grown = conn_grow(c)) == NULL) {
+			if (c->cap < conn_cap(c)) {
+				if ((grown = conn_grow(c, conn_cap(c))) == NULL) {
 					conn_fail(c, "out of memory");
 					return;
 				}
 				c = grown;
 			}
-			if (first == 0x16) {	/* a TLS handshake record */
+			/* Spartan and Nex are plain text only. */
+			if (first == 0x16 && c->proto == P_GOPHER) {	/* a TLS handshake record */
 				if ((c->ssl = tls_new(c->w->tls)) == NULL ||
 				    !SSL_set_fd(c->ssl, c->fd)) {
 					conn_fail(c, "out of memory");
@@ -744,10 +804,10 @@ conn_step(struct conn *c)
 }
 
 static struct conn *
-conn_new(struct worker *w, int fd, int gopher, int proxy, const struct sockaddr *sa,
+conn_new(struct worker *w, int fd, int kind, int proxy, const struct sockaddr *sa,
     socklen_t salen)
 {
-	size_t cap = gopher ? 0 : GEMINI_MAX_REQUEST;
+	size_t cap = kind != KIND_GEMINI ? 0 : GEMINI_MAX_REQUEST;
 	struct conn *c = malloc(sizeof(*c) + cap);
 
 	if (c == NULL)
@@ -763,8 +823,9 @@ conn_new(struct worker *w, int fd, int gopher, int proxy, const struct sockaddr 
 	c->start = now_ms();
 	/* Assigned now so that closing before the first wait is safe. */
 	event_assign(&c->ev, w->base, fd, EV_READ, conn_cb, c);
-	if (gopher) {
-		c->proto = P_GOPHER;
+	if (kind != KIND_GEMINI) {
+		c->proto = kind == KIND_SPARTAN ? P_SPARTAN : kind == KIND_NEX ?
+		    P_NEX : P_GOPHER;
 		c->state = ST_PEEK;
 		c->deadline = c->start + w->cfg->request_timeout_ms;
 	} else {
@@ -797,7 +858,7 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
 {
 	struct conn *c;
 
-	if ((c = conn_new(w, fd, l->gopher, l->proxy, sa, salen)) == NULL) {
+	if ((c = conn_new(w, fd, l->kind, l->proxy, sa, salen)) == NULL) {
 		log_warn("%s: out of memory, connection refused", l->name);
 		close(fd);
 		return;

@@ -4,9 +4,11 @@
  * Data flows one way:
  *   config.c, config_network.c, loader.c (libconfig file)
  *       -> struct config { server settings, struct network }
- *   render_gemtext.c / render_gopher.c (dataset -> bytes)
+ *   render_gemtext.c / render_gopher.c (dataset -> bytes), render_spartan.c /
+ *       render_nex.c (generated gemtext -> Spartan's and Nex's pages)
  *   site.c (rendered pages + capsule/ files -> immutable struct site)
- *   gemini.c / gopher.c (request bytes + site -> struct reply), pure functions
+ *   gemini.c / gopher.c / spartan.c / nex.c (request bytes + site -> struct
+ *       reply), pure functions
  *   master.c (processes), listeners.c (sockets), sandbox.c (privileges),
  *   worker.c + conn.c (a worker's loop and connections), tls.c -> the network
  * A module's internals stay static in its own file.
@@ -40,6 +42,19 @@
 #define GOPHER_MAX_REQUEST  2048
 /* RFC 1436 menus and our text documents are wrapped at this many code points. */
 #define GOPHER_WRAP_COLUMNS 70
+/* Spartan (spartan.mozz.us): "HOST SP PATH SP CONTENT-LENGTH CRLF", then that
+ * many bytes of data. The line is held to Gemini's URL limit; the data block
+ * carries only a search query here, so it is held to a small one. */
+#define SPARTAN_MAX_LINE    1024
+#define SPARTAN_MAX_DATA    256
+#define SPARTAN_MAX_REQUEST (SPARTAN_MAX_LINE + 2 + SPARTAN_MAX_DATA)
+/* Nex (nightfall.city/nex): a path and a newline; the same limit as Gopher's. */
+#define NEX_MAX_REQUEST     (GOPHER_MAX_SELECTOR + 2)
+/* Nex directories and text documents are wrapped like Gopher's. */
+#define NEX_WRAP_COLUMNS    GOPHER_WRAP_COLUMNS
+
+/* The protocols a listener serves (struct lsock, wsock, listener: kind). */
+enum proto_kind { KIND_GEMINI = 0, KIND_GOPHER = 1, KIND_SPARTAN = 2, KIND_NEX = 3 };
 
 /* ------------------------------------------------------------------ diag.c */
 /*
@@ -152,8 +167,14 @@ struct config {
 	size_t              n_gemini_listen;
 	struct listen_addr *gopher_listen;
 	size_t              n_gopher_listen;
+	struct listen_addr *spartan_listen;  /* none: Spartan is off */
+	size_t              n_spartan_listen;
+	struct listen_addr *nex_listen;      /* none: Nex is off */
+	size_t              n_nex_listen;
 	int                 gemini_port; /* public port in links; 0: first listen's */
 	int                 gopher_port; /* public port in links; 0: first listen's */
+	int                 spartan_port;/* the same; stays 0 when Spartan is off */
+	int                 nex_port;    /* the same; stays 0 when Nex is off */
 
 	char               *cert_dir;    /* resolved path */
 	char               *capsule_dir; /* resolved path */
@@ -292,6 +313,8 @@ struct render_opts {
 	const char *hostname;     /* public hostname */
 	int         gemini_port;  /* public ports */
 	int         gopher_port;
+	int         spartan_port; /* 0: not served (no link to it) */
+	int         nex_port;     /* 0: not served */
 };
 
 /* Gemtext pages. Each appends its body to *out. */
@@ -304,6 +327,9 @@ void  render_gemtext_member(const struct network *, const struct member *, const
 void  render_gemtext_join(const struct network *, const struct render_opts *, struct buf *out);
 /* Text of a dataset field made safe as a gemtext text line (never markup). */
 void  render_gemtext_text_line(const char *s, struct buf *out);
+/* "SCHEME://HOST[:PORT]/" of this site over gemini, gopher, spartan or nex
+ * (the port left out when it is the protocol's own). */
+void  render_site_url(struct buf *out, const char *scheme, const struct render_opts *);
 /* n with thousands separators: "10,000". */
 void  render_count(struct buf *out, size_t n);
 /* A search query for a link: every byte but A-Z a-z 0-9 - . _ ~ as %XX, so
@@ -317,6 +343,17 @@ void  render_gopher_members(const struct network *, const struct render_opts *,
 	    render_page_fn page, void *arg);
 void  render_gopher_member(const struct network *, const struct member *, const struct render_opts *, struct buf *out);
 void  render_gopher_join(const struct network *, const struct render_opts *, struct buf *out);
+/* render_nex.c: a generated gemtext page as a Nex directory (plain text
+ * wrapped at NEX_WRAP_COLUMNS, "=> " link lines with the site's own links
+ * moved to their Nex paths, no search); and a Gemini path's Nex path. */
+void  render_nex_from_gemtext(const unsigned char *gmi, size_t len,
+	    const struct render_opts *, struct buf *out);
+char *render_nex_path(const char *gemini_path);
+/* render_spartan.c: a generated gemtext page for Spartan: the link to the
+ * search becomes a "=:" prompt line, the link to the Spartan site itself one
+ * to the Gemini site. Returns 0 when the page needs no change. */
+int   render_spartan_from_gemtext(const unsigned char *gmi, size_t len,
+	    const struct render_opts *, struct buf *out);
 /* render_docs.c: every member's Gopher document (render_gopher_member),
  * begun on a second thread by _start; _finish helps, then returns them, one
  * buffer per member in member order (the caller frees each and the array). */
@@ -420,6 +457,10 @@ struct site {
 	size_t                n_gemini;
 	struct resource      *gopher;   /* sorted by key */
 	size_t                n_gopher;
+	struct resource      *spartan;  /* sorted by key; empty when Spartan is off */
+	size_t                n_spartan;
+	struct resource      *nex;      /* sorted by key; empty when Nex is off */
+	size_t                n_nex;
 	struct search_index  *search;
 	struct render_opts    ro;       /* points into the strings below */
 	char                 *hostname;
@@ -457,11 +498,15 @@ struct site           *site_build_from(struct config *, const struct site_src *,
 void                   site_free(struct site *);
 const struct resource *site_gemini(const struct site *, const char *path);
 const struct resource *site_gopher(const struct site *, const char *selector);
+const struct resource *site_spartan(const struct site *, const char *path);
+const struct resource *site_nex(const struct site *, const char *path);
 /* The page of search results a path (Gemini) or selector (Gopher) asks for:
  * 1 for "/search", N for "/search/page/N" (N from 2 to SEARCH_MAX_PAGE, no
  * leading zero), 0 for any other. */
 size_t                 site_search_page(const char *path);
-/* Writes DIR/gemini/... and DIR/gopher/...; 0 or -1 with a message in d. */
+/* Writes DIR/gemini/... and DIR/gopher/... (and DIR/spartan/, the pages that
+ * differ from Gemini's, and DIR/nex/ when they are served); 0 or -1 with a
+ * message in d. */
 int                    site_export(const struct site *, const char *dir, struct diag *d);
 /* MIME type for a file name, by extension; "application/octet-stream" else. */
 const char            *mime_for(const char *name);
@@ -555,7 +600,8 @@ struct reply {
 	const unsigned char *data;
 	size_t               len;
 	unsigned char       *owned;   /* free() after sending, or NULL */
-	int                  status;  /* Gemini status; Gopher: 0 served, 3 error */
+	int                  status;  /* Gemini status; Spartan: its digit; Gopher,
+					* Nex: 0 served, 3 error */
 	int                  edit;    /* no reply yet: an editing request for titan.c */
 };
 
@@ -566,6 +612,18 @@ void  gemini_respond(const struct site *, const char *sni,
 void  gopher_respond(const struct site *,
 	    const unsigned char *req, size_t len, struct reply *out);
 void  reply_free(struct reply *);
+/* spartan.c: req/len: the request line (through its LF) and the data block,
+ * as much of it as came (conn.c reads until spartan_need is met or the client
+ * stops). */
+void  spartan_respond(const struct site *,
+	    const unsigned char *req, size_t len, struct reply *out);
+/* How many bytes the request starting at req (the line through its LF, len
+ * bytes) takes with its data block; -1 when the line is not one (the reply
+ * then says why). */
+long  spartan_need(const unsigned char *req, size_t len);
+/* nex.c: req/len as for Gopher. */
+void  nex_respond(const struct site *,
+	    const unsigned char *req, size_t len, struct reply *out);
 
 /* -------------------------------------------------------------------- titan.c */
 /* An editing request a worker holds: checked, then (an upload) its body read. */
@@ -657,8 +715,9 @@ void  log_msg(const char *level, const char *fmt, ...)
 #define log_info(...)  log_msg("info", __VA_ARGS__)
 #define log_warn(...)  log_msg("warning", __VA_ARGS__)
 #define log_error(...) log_msg("error", __VA_ARGS__)
-/* One access-log line: proto "gemini", "gopher" or "gophers"; sni may be NULL;
- * req as read (a trailing CRLF is dropped); status as in struct reply. */
+/* One access-log line: proto "gemini", "gopher", "gophers", "spartan" or "nex";
+ * sni may be NULL; req as read (a trailing CRLF is dropped); status as in
+ * struct reply. */
 struct sockaddr;
 void  log_access(const char *proto, const struct sockaddr *client, const char *sni,
 	    const unsigned char *req, size_t reqlen, int status, size_t bytes, long ms);
@@ -769,7 +828,7 @@ int         server_run(struct server_gen *g, server_reload_fn reload, void *arg)
  * worker slot, or more after a reload to fewer workers), and all of them. */
 struct lsock {
 	struct listen_addr  la;      /* host owned */
-	int                 gopher;
+	int                 kind;    /* enum proto_kind */
 	int                *fd;      /* -1: none */
 	int                 n_fd;
 };
@@ -780,7 +839,7 @@ struct lsocks {
 /* A listening socket as a worker gets it. */
 struct wsock {
 	int                 fd;
-	int                 gopher;  /* 0: Gemini (TLS), 1: Gopher (autodetect) */
+	int                 kind;    /* enum proto_kind; Gopher autodetects TLS */
 	int                 proxy;   /* a PROXY protocol header comes first */
 	char                name[64];/* "127.0.0.1:1965", for messages */
 };

@@ -105,13 +105,38 @@ listen_hint(int err)
 }
 
 static const char *
-listen_setting(int gopher, int proxy)
+listen_setting(int kind, int proxy)
 {
-	if (proxy)
-		return gopher ? "server.gopher.proxy_listen"
-		    : "server.gemini.proxy_listen";
-	return gopher ? "server.gopher.listen or --gopher"
-	    : "server.gemini.listen or --gemini";
+	static const char *const plain[] = {
+		"server.gemini.listen or --gemini", "server.gopher.listen or --gopher",
+		"server.spartan.listen or --spartan", "server.nex.listen or --nex"
+	};
+	static const char *const behind[] = {
+		"server.gemini.proxy_listen", "server.gopher.proxy_listen",
+		"server.spartan.proxy_listen", "server.nex.proxy_listen"
+	};
+
+	return proxy ? behind[kind] : plain[kind];
+}
+
+/* The i-th address of cfg in the workers' listener order (Gemini, Gopher,
+ * Spartan, Nex), and its protocol in *kind. */
+static const struct listen_addr *
+nth_listen(const struct config *cfg, size_t i, int *kind)
+{
+	const struct listen_addr *v[] = { cfg->gemini_listen, cfg->gopher_listen,
+	    cfg->spartan_listen, cfg->nex_listen };
+	size_t n[] = { cfg->n_gemini_listen, cfg->n_gopher_listen,
+	    cfg->n_spartan_listen, cfg->n_nex_listen };
+
+	for (int k = 0; k < 4; k++) {
+		if (i < n[k]) {
+			*kind = k;
+			return &v[k][i];
+		}
+		i -= n[k];
+	}
+	return NULL;
 }
 
 static int
@@ -189,12 +214,13 @@ lsock_steer(const struct lsock *l, int n_slots)
  * see the top of the file), a new one is checked (bound once, without
  * SO_REUSEPORT, so that a port held by anyone else fails) and opened, and the
  * sockets of addresses no longer configured are closed. On an error nothing
- * changes. The order is the workers' listener order: Gemini, then Gopher.
+ * changes. The order is the workers' listener order: Gemini, Gopher, Spartan, Nex.
  */
 int
 lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slots)
 {
-	size_t n = cfg->n_gemini_listen + cfg->n_gopher_listen, i, j;
+	size_t n = cfg->n_gemini_listen + cfg->n_gopher_listen +
+	    cfg->n_spartan_listen + cfg->n_nex_listen, i, j;
 	struct lsock *ls = xcalloc(n ? n : 1, sizeof(*ls));
 	long *from = xcalloc(n ? n : 1, sizeof(*from));
 	long *match = xcalloc(cur->n ? cur->n : 1, sizeof(*match));
@@ -207,9 +233,7 @@ lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slots)
 	for (i = 0; i < n; i++) {
 		const struct listen_addr *la;
 
-		ls[i].gopher = i >= cfg->n_gemini_listen;
-		la = ls[i].gopher ? &cfg->gopher_listen[i - cfg->n_gemini_listen]
-		    : &cfg->gemini_listen[i];
+		la = nth_listen(cfg, i, &ls[i].kind);
 		ls[i].la = *la;
 		ls[i].la.host = xstrdup(la->host);
 		from[i] = -1;
@@ -240,7 +264,7 @@ lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slots)
 		if ((check[i] = open_socket(&ls[i].la, 0, 0)) == -1) {
 			listen_name(&ls[i].la, name, sizeof(name));
 			fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s%s\n",
-			    name, listen_setting(ls[i].gopher, ls[i].la.proxy),
+			    name, listen_setting(ls[i].kind, ls[i].la.proxy),
 			    strerror(errno), listen_hint(errno));
 			rc = -1;
 		}
@@ -259,7 +283,7 @@ lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slots)
 			if ((ls[i].fd[s] = open_socket(&ls[i].la, 1, 1)) == -1) {
 				listen_name(&ls[i].la, name, sizeof(name));
 				fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s%s\n",
-				    name, listen_setting(ls[i].gopher, ls[i].la.proxy),
+				    name, listen_setting(ls[i].kind, ls[i].la.proxy),
 				    strerror(errno), listen_hint(errno));
 				rc = -1;
 			}
@@ -311,7 +335,7 @@ lsocks_take(struct lsocks *ls, int slot, int n_slots, struct wsock **out)
 				v = xrealloc(v, cap * sizeof(*v));
 			}
 			v[n].fd = ls->v[i].fd[s];
-			v[n].gopher = ls->v[i].gopher;
+			v[n].kind = ls->v[i].kind;
 			v[n].proxy = ls->v[i].la.proxy;
 			listen_name(&ls->v[i].la, v[n].name, sizeof(v[n].name));
 			ls->v[i].fd[s] = -1;

@@ -15,7 +15,8 @@
 
 static const char usage_text[] =
 "usage: kilnet [-c FILE] [-t] [--render DIR] [--gemini ADDR:PORT]...\n"
-"              [--gopher ADDR:PORT]... [--hostname NAME] [--workers N]\n"
+"              [--gopher ADDR:PORT]... [--spartan ADDR:PORT]...\n"
+"              [--nex ADDR:PORT]... [--hostname NAME] [--workers N]\n"
 "              [-h | --help] [-V | --version]\n";
 
 static const char help_text[] =
@@ -32,8 +33,9 @@ static const char help_text[] =
 "                        and exit 0; on errors print every one as\n"
 "                        FILE:LINE: SETTING: problem and exit 1.\n"
 "      --render DIR      write every page to DIR/gemini/ and DIR/gopher/\n"
-"                        (index.gmi and gophermap for folders) and exit;\n"
-"                        serves nothing.\n"
+"                        (index.gmi and gophermap for folders), DIR/spartan/\n"
+"                        (where it differs from Gemini) and DIR/nex/ when\n"
+"                        they are served, and exit; serves nothing.\n"
 "      --gemini ADDR:PORT\n"
 "                        listen for Gemini there instead of the config's\n"
 "                        server.gemini.listen and proxy_listen; repeatable. A\n"
@@ -41,6 +43,9 @@ static const char help_text[] =
 "      --gopher ADDR:PORT\n"
 "                        the same for Gopher (server.gopher.listen and\n"
 "                        proxy_listen).\n"
+"      --spartan ADDR:PORT, --nex ADDR:PORT\n"
+"                        the same for Spartan and Nex (server.spartan,\n"
+"                        server.nex; off unless listened on).\n"
 "      --hostname NAME   the public hostname, used in links and certificates,\n"
 "                        instead of the first of server.hostnames.\n"
 "      --workers N       worker processes, 0 to 256 (default: server.workers;\n"
@@ -85,7 +90,7 @@ static const char help_text[] =
 "More in the manual: kilnet(8), and kilnet.conf(5) for every setting with its\n"
 "default and the dataset's structure.\n";
 
-enum { OPT_RENDER = 256, OPT_GEMINI, OPT_GOPHER, OPT_HOSTNAME, OPT_WORKERS };
+enum { OPT_RENDER = 256, OPT_GEMINI, OPT_GOPHER, OPT_SPARTAN, OPT_NEX, OPT_HOSTNAME, OPT_WORKERS };
 
 static const struct option long_options[] = {
 	{ "config",   required_argument, NULL, 'c' },
@@ -93,6 +98,8 @@ static const struct option long_options[] = {
 	{ "render",   required_argument, NULL, OPT_RENDER },
 	{ "gemini",   required_argument, NULL, OPT_GEMINI },
 	{ "gopher",   required_argument, NULL, OPT_GOPHER },
+	{ "spartan",  required_argument, NULL, OPT_SPARTAN },
+	{ "nex",      required_argument, NULL, OPT_NEX },
 	{ "hostname", required_argument, NULL, OPT_HOSTNAME },
 	{ "workers",  required_argument, NULL, OPT_WORKERS },
 	{ "help",     no_argument,       NULL, 'h' },
@@ -105,8 +112,8 @@ struct cmdline {
 	const char          *config;
 	int                  test;
 	const char          *render;
-	struct listen_addr  *gemini, *gopher;
-	size_t               n_gemini, n_gopher;
+	struct listen_addr  *gemini, *gopher, *spartan, *nex;
+	size_t               n_gemini, n_gopher, n_spartan, n_nex;
 	const char          *hostname;
 	int                  workers;   /* -1: as configured */
 };
@@ -165,6 +172,15 @@ parse_cmdline(int argc, char **argv, struct cmdline *cl)
 			if (add_listen(&cl->gopher, &cl->n_gopher, "--gopher", optarg) == -1)
 				return 2;
 			break;
+		case OPT_SPARTAN:
+			if (add_listen(&cl->spartan, &cl->n_spartan, "--spartan",
+			    optarg) == -1)
+				return 2;
+			break;
+		case OPT_NEX:
+			if (add_listen(&cl->nex, &cl->n_nex, "--nex", optarg) == -1)
+				return 2;
+			break;
 		case OPT_HOSTNAME:
 			if (*optarg == '\0' || strpbrk(optarg, "/:@ \t\r\n") != NULL)
 				return usage_error("--hostname %s: not a hostname", optarg);
@@ -198,32 +214,35 @@ parse_cmdline(int argc, char **argv, struct cmdline *cl)
 	return 0;
 }
 
+/* The command line's addresses of one protocol replace the config's. */
+static void
+replace_listen(struct listen_addr **v, size_t *n, const struct listen_addr *cl,
+    size_t n_cl)
+{
+	if (n_cl == 0)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		free((*v)[i].host);
+	free(*v);
+	*v = xcalloc(n_cl, sizeof(**v));
+	for (size_t i = 0; i < n_cl; i++) {
+		(*v)[i] = cl[i];
+		(*v)[i].host = xstrdup(cl[i].host);
+	}
+	*n = n_cl;
+}
+
 /* The command line wins over the file: tools outside the repo rely on it. */
 static void
 apply_cmdline(const struct cmdline *cl, struct config *cfg)
 {
-	if (cl->n_gemini > 0) {
-		for (size_t i = 0; i < cfg->n_gemini_listen; i++)
-			free(cfg->gemini_listen[i].host);
-		free(cfg->gemini_listen);
-		cfg->gemini_listen = xcalloc(cl->n_gemini, sizeof(*cfg->gemini_listen));
-		for (size_t i = 0; i < cl->n_gemini; i++) {
-			cfg->gemini_listen[i] = cl->gemini[i];
-			cfg->gemini_listen[i].host = xstrdup(cl->gemini[i].host);
-		}
-		cfg->n_gemini_listen = cl->n_gemini;
-	}
-	if (cl->n_gopher > 0) {
-		for (size_t i = 0; i < cfg->n_gopher_listen; i++)
-			free(cfg->gopher_listen[i].host);
-		free(cfg->gopher_listen);
-		cfg->gopher_listen = xcalloc(cl->n_gopher, sizeof(*cfg->gopher_listen));
-		for (size_t i = 0; i < cl->n_gopher; i++) {
-			cfg->gopher_listen[i] = cl->gopher[i];
-			cfg->gopher_listen[i].host = xstrdup(cl->gopher[i].host);
-		}
-		cfg->n_gopher_listen = cl->n_gopher;
-	}
+	replace_listen(&cfg->gemini_listen, &cfg->n_gemini_listen, cl->gemini,
+	    cl->n_gemini);
+	replace_listen(&cfg->gopher_listen, &cfg->n_gopher_listen, cl->gopher,
+	    cl->n_gopher);
+	replace_listen(&cfg->spartan_listen, &cfg->n_spartan_listen, cl->spartan,
+	    cl->n_spartan);
+	replace_listen(&cfg->nex_listen, &cfg->n_nex_listen, cl->nex, cl->n_nex);
 	if (cl->hostname != NULL) {
 		free(cfg->hosts[0].name);
 		free(cfg->hosts[0].cert);
@@ -243,8 +262,14 @@ free_cmdline(struct cmdline *cl)
 		free(cl->gemini[i].host);
 	for (size_t i = 0; i < cl->n_gopher; i++)
 		free(cl->gopher[i].host);
+	for (size_t i = 0; i < cl->n_spartan; i++)
+		free(cl->spartan[i].host);
+	for (size_t i = 0; i < cl->n_nex; i++)
+		free(cl->nex[i].host);
 	free(cl->gemini);
 	free(cl->gopher);
+	free(cl->spartan);
+	free(cl->nex);
 }
 
 /* Reports collected messages: at start to stderr as they are (a compiler's

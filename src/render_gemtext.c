@@ -264,7 +264,33 @@ home_tail(const struct network *n, const struct render_opts *o, int all,
 	host_port(&s, o->hostname, o->gopher_port, 70);
 	buf_adds(&s, "/1/");
 	link_line(out, (char *)s.data, "The same site over Gopher");
+	/* Spartan and Nex only when served (their ports are 0 otherwise). */
+	if (o->spartan_port > 0) {
+		s.len = 0;
+		render_site_url(&s, "spartan", o);
+		link_line(out, (char *)s.data, "The same site over Spartan");
+	}
+	if (o->nex_port > 0) {
+		s.len = 0;
+		render_site_url(&s, "nex", o);
+		link_line(out, (char *)s.data, "The same site over Nex");
+	}
 	buf_free(&s);
+}
+
+void
+render_site_url(struct buf *out, const char *scheme, const struct render_opts *o)
+{
+	buf_printf(out, "%s://", scheme);
+	if (strcmp(scheme, "gemini") == 0)
+		host_port(out, o->hostname, o->gemini_port, 1965);
+	else if (strcmp(scheme, "spartan") == 0)
+		host_port(out, o->hostname, o->spartan_port, 300);
+	else if (strcmp(scheme, "nex") == 0)
+		host_port(out, o->hostname, o->nex_port, 1900);
+	else
+		host_port(out, o->hostname, o->gopher_port, 70);
+	buf_adds(out, "/");
 }
 
 /* As many member links as fit between head and tail in budget bytes. */

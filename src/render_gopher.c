@@ -288,6 +288,16 @@ root_tail(const struct network *n, const struct render_opts *o, int all,
 		buf_printf(&url, ":%d", o->gemini_port);
 	buf_adds(&url, "/");
 	url_item(out, "The same site over Gemini", (char *)url.data, o);
+	if (o->spartan_port > 0) {
+		url.len = 0;
+		render_site_url(&url, "spartan", o);
+		url_item(out, "The same site over Spartan", (char *)url.data, o);
+	}
+	if (o->nex_port > 0) {
+		url.len = 0;
+		render_site_url(&url, "nex", o);
+		url_item(out, "The same site over Nex", (char *)url.data, o);
+	}
 	buf_free(&url);
 	doc_end(out);
 }

@@ -768,6 +768,156 @@ member_page(void *arg, const struct member *m, size_t *len)
 	return (const char *)r->data + r->body_off;
 }
 
+/* ------------------------------------------------------ Spartan and Nex */
+
+static int
+is_gemtext(const struct resource *r)
+{
+	return r->mime != NULL && strncmp(r->mime, "text/gemini", 11) == 0;
+}
+
+/* A resource of data (malloc'd, len bytes, a NUL after them) under key. */
+static void
+res_set(struct resource *out, const struct resource *from, const char *key,
+    unsigned char *data, size_t len, size_t body_off)
+{
+	memset(out, 0, sizeof(*out));
+	out->key = xstrdup(key);
+	out->mime = from->mime;
+	out->gtype = from->gtype;
+	out->generated = from->generated;
+	out->search = from->search;
+	out->data = data;
+	out->len = len;
+	out->body_off = body_off;
+}
+
+/*
+ * Spartan serves Gemini's table with Spartan's header ("2 MIME" for "20
+ * MIME"); the generated pages that link to the search prompt say "=:" there
+ * instead (render_spartan_from_gemtext). The same keys in the same order.
+ */
+static void
+build_spartan(struct site *s)
+{
+	s->spartan = xcalloc(s->n_gemini, sizeof(*s->spartan));
+	for (size_t i = 0; i < s->n_gemini; i++) {
+		const struct resource *r = &s->gemini[i];
+		const unsigned char *body = r->data + r->body_off;
+		size_t blen = r->len - r->body_off;
+		struct buf conv = { 0 };
+		size_t hlen = strlen("2 \r\n") + (r->mime ? strlen(r->mime) : 0);
+		unsigned char *p;
+
+		if (r->search) {
+			/* Gemini's 10 prompt: on Spartan, a page with a prompt line. */
+			buf_adds(&conv, "# " SEARCH_PROMPT "\n\n=: /search "
+			    SEARCH_PROMPT "\n");
+			body = conv.data;
+			blen = conv.len;
+		} else if (r->generated && is_gemtext(r) &&
+		    render_spartan_from_gemtext(body, blen, &s->ro, &conv)) {
+			body = conv.data;
+			blen = conv.len;
+		}
+		p = xmalloc(hlen + blen + 1);
+		snprintf((char *)p, hlen + 1, "2 %s\r\n", r->mime ? r->mime : "");
+		memcpy(p + hlen, body, blen);
+		p[hlen + blen] = '\0';
+		res_set(&s->spartan[s->n_spartan++], r, r->key, p, hlen + blen, hlen);
+		buf_free(&conv);
+	}
+}
+
+/* A Gopher text document as plain text: no closing ".", no dot-stuffing,
+ * LF line ends (Nex sends documents as they are). */
+static void
+gopher_unstuff(const unsigned char *p, size_t len, struct buf *out)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const unsigned char *lf = memchr(p + i, '\n', len - i);
+		size_t end = lf != NULL ? (size_t)(lf - p) : len, n = end - i;
+
+		if (n > 0 && p[i + n - 1] == '\r')
+			n--;
+		if (n == 1 && p[i] == '.')
+			break;		/* the end of the document */
+		if (n > 0 && p[i] == '.')
+			buf_add(out, p + i + 1, n - 1);
+		else
+			buf_add(out, p + i, n);
+		buf_adds(out, "\n");
+		i = end + 1;
+	}
+}
+
+static int
+cmp_resource(const void *a, const void *b)
+{
+	const struct resource *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	return y->generated - x->generated;	/* generated first */
+}
+
+/*
+ * Nex: the generated gemtext pages that list (the home page, the member list
+ * and its pages) as Nex directories, the council and join pages as the
+ * Gopher text documents, and everything else (capsule files, the feed) as it
+ * is. The search takes input Nex cannot send, so it is left out.
+ */
+static void
+build_nex(struct site *s)
+{
+	size_t w = 0;
+
+	s->nex = xcalloc(s->n_gemini + 1, sizeof(*s->nex));
+	for (size_t i = 0; i < s->n_gemini; i++) {
+		const struct resource *r = &s->gemini[i], *g;
+		const unsigned char *body = r->data + r->body_off;
+		size_t blen = r->len - r->body_off, klen;
+		struct buf b = { 0 };
+		char *key;
+
+		if (r->search)
+			continue;
+		if (!r->generated || !is_gemtext(r)) {
+			buf_add(&b, body, blen);
+			key = xstrdup(r->key);
+		} else {
+			key = render_nex_path(r->key);
+			klen = strlen(key);
+			if (klen > 0 && key[klen - 1] != '/' &&
+			    (g = site_gopher(s, key)) != NULL && g->gtype == '0')
+				gopher_unstuff(g->data, g->len, &b);
+			else
+				render_nex_from_gemtext(body, blen, &s->ro, &b);
+		}
+		if (b.data == NULL)
+			buf_add(&b, "", 0);
+		res_set(&s->nex[s->n_nex], r, key, b.data, b.len, 0);
+		s->nex[s->n_nex].gtype = 0;
+		s->n_nex++;
+		free(key);
+	}
+	if (s->n_nex > 1)
+		qsort(s->nex, s->n_nex, sizeof(*s->nex), cmp_resource);
+	/* A capsule file at a generated page's Nex path is shadowed by it. */
+	for (size_t i = 0; i < s->n_nex; i++) {
+		if (w > 0 && strcmp(s->nex[w - 1].key, s->nex[i].key) == 0) {
+			free(s->nex[i].key);
+			free(s->nex[i].data);
+			continue;
+		}
+		s->nex[w++] = s->nex[i];
+	}
+	s->n_nex = w;
+}
+
 struct site *
 site_build(struct config *cfg, struct diag *d)
 {
@@ -798,6 +948,11 @@ site_build_from(struct config *cfg, const struct site_src *src, struct diag *d)
 	    cfg->n_gemini_listen > 0 ? cfg->gemini_listen[0].port : 1965;
 	s->ro.gopher_port = cfg->gopher_port > 0 ? cfg->gopher_port :
 	    cfg->n_gopher_listen > 0 ? cfg->gopher_listen[0].port : 70;
+	/* Linked to, and tabled, only when served. */
+	s->ro.spartan_port = cfg->n_spartan_listen > 0 ? (cfg->spartan_port > 0 ?
+	    cfg->spartan_port : cfg->spartan_listen[0].port) : 0;
+	s->ro.nex_port = cfg->n_nex_listen > 0 ? (cfg->nex_port > 0 ?
+	    cfg->nex_port : cfg->nex_listen[0].port) : 0;
 	add_port(s, s->ro.gemini_port);
 	for (size_t i = 0; i < cfg->n_gemini_listen; i++)
 		add_port(s, cfg->gemini_listen[i].port);
@@ -832,6 +987,10 @@ site_build_from(struct config *cfg, const struct site_src *src, struct diag *d)
 	drop_shadowed_index(&L.gem, 0);
 	s->gemini = table_export(&L.gem, &s->n_gemini);
 	s->gopher = table_export(&L.goph, &s->n_gopher);
+	if (s->ro.spartan_port > 0)
+		build_spartan(s);
+	if (s->ro.nex_port > 0)
+		build_nex(s);
 	network_free(&cfg->net);
 	/*
 	 * What loading left behind (libconfig's tree of the whole file, the
@@ -856,8 +1015,18 @@ site_free(struct site *s)
 		free(s->gopher[i].key);
 		free(s->gopher[i].data);
 	}
+	for (size_t i = 0; i < s->n_spartan; i++) {
+		free(s->spartan[i].key);
+		free(s->spartan[i].data);
+	}
+	for (size_t i = 0; i < s->n_nex; i++) {
+		free(s->nex[i].key);
+		free(s->nex[i].data);
+	}
 	free(s->gemini);
 	free(s->gopher);
+	free(s->spartan);
+	free(s->nex);
 	search_free(s->search);
 	for (size_t i = 0; i < s->n_hosts; i++)
 		free(s->hosts[i]);
@@ -912,6 +1081,23 @@ site_gopher(const struct site *s, const char *selector)
 		return NULL;
 	return bsearch(selector, s->gopher, s->n_gopher, sizeof(*s->gopher),
 	    cmp_res);
+}
+
+const struct resource *
+site_spartan(const struct site *s, const char *path)
+{
+	if (s->n_spartan == 0)
+		return NULL;
+	return bsearch(path, s->spartan, s->n_spartan, sizeof(*s->spartan),
+	    cmp_res);
+}
+
+const struct resource *
+site_nex(const struct site *s, const char *path)
+{
+	if (s->n_nex == 0)
+		return NULL;
+	return bsearch(path, s->nex, s->n_nex, sizeof(*s->nex), cmp_res);
 }
 
 /* --------------------------------------------------------------- export */
@@ -1044,6 +1230,61 @@ is_folder_menu(const struct resource *r)
 	return strchr(last, '.') == NULL;
 }
 
+/* DIR/spartan/: only the pages whose body differs from Gemini's (the
+ * tables share their keys and order). */
+static int
+export_spartan(const struct site *s, const char *dir, struct diag *d)
+{
+	char *out = xasprintf("%s/spartan", dir);
+	int rc = 0;
+
+	if (make_dir(out, d) == -1) {
+		free(out);
+		return -1;
+	}
+	for (size_t i = 0; i < s->n_spartan && i < s->n_gemini; i++) {
+		const struct resource *r = &s->spartan[i], *g = &s->gemini[i];
+		size_t n = strlen(r->key), len = r->len - r->body_off;
+		char *rel;
+
+		if (r->search || (len == g->len - g->body_off &&
+		    memcmp(r->data + r->body_off, g->data + g->body_off, len) == 0))
+			continue;
+		rel = n > 0 && r->key[n - 1] == '/' ?
+		    xasprintf("%sindex.gmi", r->key + 1) : xstrdup(r->key + 1);
+		if (write_out(out, rel, r->data + r->body_off, len, d) == -1)
+			rc = -1;
+		free(rel);
+	}
+	free(out);
+	return rc;
+}
+
+/* DIR/nex/: every document; a directory's as its folder's "index". */
+static int
+export_nex(const struct site *s, const char *dir, struct diag *d)
+{
+	char *out = xasprintf("%s/nex", dir);
+	int rc = 0;
+
+	if (make_dir(out, d) == -1) {
+		free(out);
+		return -1;
+	}
+	for (size_t i = 0; i < s->n_nex; i++) {
+		const struct resource *r = &s->nex[i];
+		size_t n = strlen(r->key);
+		char *rel = n > 0 && r->key[n - 1] == '/' ?
+		    xasprintf("%sindex", r->key + 1) : xstrdup(r->key + 1);
+
+		if (write_out(out, rel, r->data, r->len, d) == -1)
+			rc = -1;
+		free(rel);
+	}
+	free(out);
+	return rc;
+}
+
 int
 site_export(const struct site *s, const char *dir, struct diag *d)
 {
@@ -1087,5 +1328,9 @@ site_export(const struct site *s, const char *dir, struct diag *d)
 	}
 	free(gem);
 	free(goph);
+	if (rc == 0 && s->n_spartan > 0)
+		rc = export_spartan(s, dir, d);
+	if (rc == 0 && s->n_nex > 0)
+		rc = export_nex(s, dir, d);
 	return rc;
 }

@@ -4,7 +4,7 @@
  * the master reads it with no parser but this one's length-prefixed records,
  * and takes it only whole and well-formed (kilnet.h, site_wire_read).
  *
- * The format, version 1. Integers are little-endian and fixed-width: u8, u32,
+ * The format, version 2. Integers are little-endian and fixed-width: u8, u32,
  * u64. A str is a u32 length and that many bytes, none of them NUL (a C
  * string without its NUL; the length UINT32_MAX is never a string's: the
  * writer gives it to what it cannot carry, so that the read fails); an opt is
@@ -13,11 +13,14 @@
  *   site     = "KILNSITE" u32:version
  *              opt:hostname opt:network_name opt:caps opt:edit_host
  *              u32:gemini_port u32:gopher_port    ro; ro.hostname is hostname
+ *              u32:spartan_port u32:nex_port      (0: not served)
  *              u64:n str...                       hosts
  *              u64:n u32...                       ports
  *              u64:n str...                       the MIME types, each once
  *              u64:n resource...                  the Gemini table, by key
  *              u64:n resource...                  the Gopher table, by key
+ *              u64:n resource...                  the Spartan table, by key
+ *              u64:n resource...                  the Nex table, by key
  *              u8:has_index [index]               search.c: search_wire_*
  *   resource = str:key u32:mime (0: NULL, i: the i-th MIME type)
  *              u8:gtype u8:flags (1: generated, 2: search)
@@ -38,7 +41,7 @@
 
 #define WIRE_MAGIC     "KILNSITE"
 #define WIRE_MAGIC_LEN 8
-#define WIRE_VERSION   1
+#define WIRE_VERSION   2
 /* The fewest bytes a record takes: a bound on a count, before anything is
  * allocated for it. */
 #define WIRE_MIN_STR   4
@@ -53,7 +56,7 @@
  * format (and then these sizes, LP64) is brought up to date.
  */
 #if UINTPTR_MAX == UINT64_MAX && SIZE_MAX == UINT64_MAX
-_Static_assert(sizeof(struct site) == 128,
+_Static_assert(sizeof(struct site) == 168,
     "struct site changed: update site_wire.c's format");
 _Static_assert(sizeof(struct resource) == 56,
     "struct resource changed: update site_wire.c's format");
@@ -284,6 +287,8 @@ site_wire_write(const struct site *s, struct buf *out)
 	struct mimes m = { 0 };
 	uint32_t *gem_mime = xcalloc(s->n_gemini, sizeof(*gem_mime));
 	uint32_t *goph_mime = xcalloc(s->n_gopher, sizeof(*goph_mime));
+	uint32_t *spa_mime = xcalloc(s->n_spartan, sizeof(*spa_mime));
+	uint32_t *nex_mime = xcalloc(s->n_nex, sizeof(*nex_mime));
 	size_t size = 0;
 
 	for (size_t i = 0; i < s->n_gemini; i++) {
@@ -293,6 +298,14 @@ site_wire_write(const struct site *s, struct buf *out)
 	for (size_t i = 0; i < s->n_gopher; i++) {
 		goph_mime[i] = mime_number(&m, s->gopher[i].mime);
 		size += WIRE_MIN_RES + strlen(s->gopher[i].key) + s->gopher[i].len;
+	}
+	for (size_t i = 0; i < s->n_spartan; i++) {
+		spa_mime[i] = mime_number(&m, s->spartan[i].mime);
+		size += WIRE_MIN_RES + strlen(s->spartan[i].key) + s->spartan[i].len;
+	}
+	for (size_t i = 0; i < s->n_nex; i++) {
+		nex_mime[i] = mime_number(&m, s->nex[i].mime);
+		size += WIRE_MIN_RES + strlen(s->nex[i].key) + s->nex[i].len;
 	}
 	/* The tables at once (the rest is small, or reserved by search.c): a
 	 * buffer that doubled its way to the site's 20 MB at 10,000 members
@@ -308,6 +321,8 @@ site_wire_write(const struct site *s, struct buf *out)
 	/* Negative ports become ones no read accepts. */
 	wire_put_u32(out, (uint32_t)s->ro.gemini_port);
 	wire_put_u32(out, (uint32_t)s->ro.gopher_port);
+	wire_put_u32(out, (uint32_t)s->ro.spartan_port);
+	wire_put_u32(out, (uint32_t)s->ro.nex_port);
 	wire_put_u64(out, s->n_hosts);
 	for (size_t i = 0; i < s->n_hosts; i++)
 		wire_put_str(out, s->hosts[i]);
@@ -319,12 +334,16 @@ site_wire_write(const struct site *s, struct buf *out)
 		wire_put_str(out, m.v[i]);
 	put_table(out, s->gemini, s->n_gemini, gem_mime);
 	put_table(out, s->gopher, s->n_gopher, goph_mime);
+	put_table(out, s->spartan, s->n_spartan, spa_mime);
+	put_table(out, s->nex, s->n_nex, nex_mime);
 	wire_put_u8(out, s->search != NULL);
 	if (s->search != NULL)
 		search_wire_write(s->search, s->gemini, s->n_gemini, out);
 	free(m.v);
 	free(gem_mime);
 	free(goph_mime);
+	free(spa_mime);
+	free(nex_mime);
 }
 
 /* ------------------------------------------------------------------ read */
@@ -465,6 +484,8 @@ site_wire_read(const unsigned char *p, size_t n, char *err, size_t errlen)
 	s->ro.hostname = s->hostname;
 	s->ro.gemini_port = get_port(&w);
 	s->ro.gopher_port = get_port(&w);
+	s->ro.spartan_port = get_port(&w);
+	s->ro.nex_port = get_port(&w);
 
 	count = wire_count(&w, wire_u64(&w), WIRE_MIN_STR);
 	s->hosts = xcalloc(count, sizeof(*s->hosts));
@@ -479,6 +500,8 @@ site_wire_read(const unsigned char *p, size_t n, char *err, size_t errlen)
 	mimes = get_mimes(&w, s, &n_mimes);
 	get_table(&w, &s->gemini, &s->n_gemini, mimes, n_mimes);
 	get_table(&w, &s->gopher, &s->n_gopher, mimes, n_mimes);
+	get_table(&w, &s->spartan, &s->n_spartan, mimes, n_mimes);
+	get_table(&w, &s->nex, &s->n_nex, mimes, n_mimes);
 	if ((has_index = wire_u8(&w)) > 1)
 		wire_fail(&w, "an index marked neither 0 nor 1");
 	if (w.err == NULL && has_index)

@@ -180,7 +180,7 @@ worker_listen(struct worker *w, const struct wsock *socks, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct listener *l = &w->ls[i];
 
-		l->gopher = socks[i].gopher;
+		l->kind = socks[i].kind;
 		l->proxy = socks[i].proxy;
 		l->w = w;
 		l->fd = socks[i].fd;

@@ -20,7 +20,7 @@ struct listener {
 	struct event      ev;
 	struct worker    *w;
 	int               fd;
-	int               gopher;       /* 0: Gemini (TLS), 1: Gopher (autodetect) */
+	int               kind;         /* enum proto_kind */
 	int               proxy;        /* a PROXY protocol header comes first */
 	char              name[64];     /* "127.0.0.1:1965", for messages */
 };

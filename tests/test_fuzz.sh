@@ -21,6 +21,8 @@ replay_corpus() {
 
 test_fuzz_replay_gemini() { replay_corpus gemini; }
 test_fuzz_replay_gopher() { replay_corpus gopher; }
+test_fuzz_replay_spartan() { replay_corpus spartan; }
+test_fuzz_replay_nex()    { replay_corpus nex; }
 test_fuzz_replay_proxy()  { replay_corpus proxy; }
 test_fuzz_replay_config() { replay_corpus config; }
 test_fuzz_replay_escape() { replay_corpus escape; }

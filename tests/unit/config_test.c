@@ -58,7 +58,8 @@ static const struct {
 	  "FILE:2: server.max_connections: must be at least 1" },
 	{ "a misspelt setting", "max_conections = 10;", NAME, MEMBER,
 	  "FILE:2: server.max_conections: unknown setting (known here: hostnames, "
-	  "gemini, gopher, cert_dir, capsule, handshake_timeout, request_timeout, "
+	  "gemini, gopher, spartan, nex, cert_dir, capsule, handshake_timeout, "
+	  "request_timeout, "
 	  "write_timeout, max_connections, workers, access_log, anonymise_log, "
 	  "rate_limit, user, chroot, sandbox, editors, editing_hostname, max_upload, "
 	  "upload_timeout, state_dir)" },

@@ -10,7 +10,7 @@
 
 #include "unit.h"
 
-static const struct render_opts ro = { "localhost", 1965, 70 };
+static const struct render_opts ro = { "localhost", 1965, 70, 0, 0 };
 
 #define INFO "\t\terror.host\t1\r\n"
 

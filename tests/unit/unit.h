@@ -21,7 +21,8 @@
 
 /* The suites, in the order they run; each is unit_NAME in NAME_test.c. */
 #define UNIT_SUITES(X) \
-	X(url) X(gemini) X(gopher) X(proxy) X(titan) X(wrap) X(render) \
+	X(url) X(gemini) X(gopher) X(spartan) X(nex) X(proxy) X(titan) X(wrap) \
+	X(render) \
 	X(editchan) X(config)
 
 #define UNIT_DECLARE(name) void unit_##name(void);
