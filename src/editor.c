@@ -1131,7 +1131,10 @@ editor_main(const struct config *cfg, const struct site *site,
 		    sandbox_enter_role(cfg, SANDBOX_EDITOR, fds, 2) == -1)
 			goto out;
 	}
-	if ((rc = store_lock(&e)) != -1)	/* finishes a store killed midway */
+	/* A store killed midway is finished now; an idle start writes nothing
+	 * (not even the lock file). */
+	if (faccessat(e.state_fd, PENDING, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (rc = store_lock(&e)) != -1)
 		store_unlock(rc);
 	rc = 0;
 	editor_loop(&e);
