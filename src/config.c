@@ -348,6 +348,22 @@ load_port(struct loader *ld, const config_setting_t *group, const char *gpath,
 	free(path);
 }
 
+/* One protocol's group (server.gemini, .gopher, .spartan, .nex; NULL when
+ * absent): its keys, its public port, and its listen and proxy_listen
+ * addresses. */
+static void
+load_protocol(struct loader *ld, const config_setting_t *group,
+    const char *gpath, const char *const *keys, const char *const *defaults,
+    int *port, struct listen_addr **vp, size_t *np)
+{
+	if (group != NULL) {
+		ld_check_keys(ld, group, gpath, keys);
+		load_port(ld, group, gpath, port);
+	}
+	load_listen(ld, group, gpath, "listen", defaults, vp, np);
+	load_listen(ld, group, gpath, "proxy_listen", defaults, vp, np);
+}
+
 /* A folder or file name, kept resolved against the config's folder. */
 static void
 load_path(struct loader *ld, const config_setting_t *srv, const char *name,
@@ -587,17 +603,11 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	}
 	load_hostnames(ld, srv);
 
-	if (gem != NULL) {
-		ld_check_keys(ld, gem, "server.gemini", gemini_keys);
-		load_port(ld, gem, "server.gemini", &cfg->gemini_port);
-	}
-	load_listen(ld, gem, "server.gemini", "listen", default_gemini_listen,
-	    &cfg->gemini_listen, &cfg->n_gemini_listen);
-	load_listen(ld, gem, "server.gemini", "proxy_listen",
-	    default_gemini_listen, &cfg->gemini_listen, &cfg->n_gemini_listen);
+	load_protocol(ld, gem, "server.gemini", gemini_keys, default_gemini_listen,
+	    &cfg->gemini_port, &cfg->gemini_listen, &cfg->n_gemini_listen);
+	load_protocol(ld, gop, "server.gopher", gopher_keys, default_gopher_listen,
+	    &cfg->gopher_port, &cfg->gopher_listen, &cfg->n_gopher_listen);
 	if (gop != NULL) {
-		ld_check_keys(ld, gop, "server.gopher", gopher_keys);
-		load_port(ld, gop, "server.gopher", &cfg->gopher_port);
 		ld_get_text(ld, gop, "server.gopher", "description", OPTIONAL,
 		    &cfg->gopher_description);
 		/* "" is the documented way to say "no geolocation". */
@@ -609,26 +619,10 @@ load_server(struct loader *ld, const config_setting_t *srv)
 			    xstrdup(config_setting_get_string(s));
 		free(path);
 	}
-	load_listen(ld, gop, "server.gopher", "listen", default_gopher_listen,
-	    &cfg->gopher_listen, &cfg->n_gopher_listen);
-	load_listen(ld, gop, "server.gopher", "proxy_listen",
-	    default_gopher_listen, &cfg->gopher_listen, &cfg->n_gopher_listen);
-	if (spa != NULL) {
-		ld_check_keys(ld, spa, "server.spartan", plain_keys);
-		load_port(ld, spa, "server.spartan", &cfg->spartan_port);
-	}
-	load_listen(ld, spa, "server.spartan", "listen", default_off_listen,
-	    &cfg->spartan_listen, &cfg->n_spartan_listen);
-	load_listen(ld, spa, "server.spartan", "proxy_listen",
-	    default_off_listen, &cfg->spartan_listen, &cfg->n_spartan_listen);
-	if (nex != NULL) {
-		ld_check_keys(ld, nex, "server.nex", plain_keys);
-		load_port(ld, nex, "server.nex", &cfg->nex_port);
-	}
-	load_listen(ld, nex, "server.nex", "listen", default_off_listen,
-	    &cfg->nex_listen, &cfg->n_nex_listen);
-	load_listen(ld, nex, "server.nex", "proxy_listen",
-	    default_off_listen, &cfg->nex_listen, &cfg->n_nex_listen);
+	load_protocol(ld, spa, "server.spartan", plain_keys, default_off_listen,
+	    &cfg->spartan_port, &cfg->spartan_listen, &cfg->n_spartan_listen);
+	load_protocol(ld, nex, "server.nex", plain_keys, default_off_listen,
+	    &cfg->nex_port, &cfg->nex_listen, &cfg->n_nex_listen);
 
 	load_path(ld, srv, "cert_dir", DEFAULT_CERT_DIR, &cfg->cert_dir);
 	load_path(ld, srv, "capsule", DEFAULT_CAPSULE, &cfg->capsule_dir);
