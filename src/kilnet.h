@@ -187,6 +187,11 @@ struct config {
 
 	char               *access_log;  /* path, or NULL for stderr; "off" disables */
 	int                 log_anonymise;
+	int                 log_json;    /* server.log_format = "json" */
+
+	/* The metrics process's HTTP listeners (config_metrics.c); none: off. */
+	struct listen_addr *metrics_listen;
+	size_t              n_metrics_listen;
 
 	char               *gopher_description;  /* caps.txt ServerDescription */
 	int                 gopher_description_net;  /* 1: the network's name */
@@ -246,6 +251,7 @@ void  config_free(struct config *cfg);
 /* config_edit.c: 1 when fp (64 lower-case hex digits) is an editor's. */
 int   config_is_editor(const struct config *, const char *fp);
 void  config_free_editing(struct config *);
+void  config_free_metrics(struct config *);
 /* Parses "ADDR:PORT" or "[V6]:PORT" into *la. Returns 0 or -1. */
 int   config_parse_listen(const char *s, struct listen_addr *la);
 
