@@ -136,7 +136,7 @@ build_start(struct build *b, struct config *cfg, const struct privs *p,
 	}
 	if (b->pid == 0) {
 		fd_close_all_but(&fds[1], 1);
-		prctl(PR_SET_NAME, "kilnet-build");
+		log_process("kilnet-build");
 		signal(SIGPIPE, SIG_IGN);
 		_exit(builder(cfg, p, fds[1], reloading));
 	}

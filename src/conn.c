@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -165,6 +166,40 @@ conn_wait(struct conn *c, short what)
 		conn_close(c);
 }
 
+/* The protocol a request is counted under (metrics.c): Titan uploads come on
+ * Gemini's connections. */
+static int
+conn_metric_proto(const struct conn *c)
+{
+	switch (c->proto) {
+	case P_GEMINI:
+		return c->len >= 8 && strncasecmp((const char *)c->buf, "titan://", 8) == 0 ?
+		    MP_TITAN : MP_GEMINI;
+	case P_SPARTAN:
+		return MP_SPARTAN;
+	case P_NEX:
+		return MP_NEX;
+	default:
+		return MP_GOPHER;
+	}
+}
+
+/* The kind of listener that accepted it (the open connections' gauge). */
+static int
+conn_kind(const struct conn *c)
+{
+	switch (c->proto) {
+	case P_GEMINI:
+		return KIND_GEMINI;
+	case P_SPARTAN:
+		return KIND_SPARTAN;
+	case P_NEX:
+		return KIND_NEX;
+	default:
+		return KIND_GOPHER;
+	}
+}
+
 static void
 conn_log(struct conn *c)
 {
@@ -180,8 +215,12 @@ conn_log(struct conn *c)
 	 * as a Gemini query is not either. */
 	if (c->proto == P_SPARTAN && (lf = memchr(c->buf, '\n', len)) != NULL)
 		len = (size_t)(lf - c->buf) + 1;
-	log_access(proto_names[c->proto], &c->addr.sa, sni, c->buf, len,
-	    c->reply.status, c->sent, now_ms() - c->start);
+	log_access(&(struct access_rec){
+		.proto = proto_names[c->proto], .mproto = conn_metric_proto(c),
+		.client = &c->addr.sa, .sni = sni, .req = c->buf, .reqlen = len,
+		.status = c->reply.status, .bytes = c->sent,
+		.ms = now_ms() - c->start, .tls = c->ssl != NULL,
+		.resumed = c->ssl != NULL && SSL_session_reused(c->ssl) });
 }
 
 static void
@@ -189,8 +228,18 @@ conn_close(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	if (c->state >= ST_WRITE)
+	if (c->state >= ST_WRITE) {
 		conn_log(c);
+		metrics_request(w->mw, conn_metric_proto(c), c->reply.status, c->sent,
+		    now_ms() - c->start);
+	}
+	/* A handshake the client began (it sent bytes) and that did not end:
+	 * an error, a reset, the deadline. A connection that never spoke is a
+	 * probe, not a failed handshake. */
+	if (c->ssl != NULL && c->state == ST_HANDSHAKE &&
+	    BIO_number_read(SSL_get_rbio(c->ssl)) > 0)
+		metrics_handshake_failed(w->mw);
+	metrics_open(w->mw, conn_kind(c), -1);
 	event_del(&c->ev);
 	if (c->counted)
 		ratelimit_close(w->rl, &c->addr.sa);
@@ -278,6 +327,7 @@ conn_limited(struct conn *c, int wait)
 	format_addr(&c->addr.sa, addr, sizeof(addr));
 	log_info("%s %s: rate limit: told to wait %d s", addr, proto_names[c->proto],
 	    wait);
+	metrics_limited(c->w->mw, conn_metric_proto(c));
 	if (c->proto == P_NEX) {
 		c->reply.status = 3;	/* logged as refused; nothing sent */
 		return;
@@ -392,6 +442,10 @@ conn_edit_begin(struct conn *c)
 
 	if (titan_request(c->w->cfg, c->ssl, c->buf, c->len, e, &c->reply) == -1) {
 		free(e);
+		/* An upload refused here is an edit refused (60, 61: denied). */
+		if (conn_metric_proto(c) == MP_TITAN)
+			metrics_edit(c->reply.status == 60 || c->reply.status == 61 ?
+			    ME_DENIED : ME_REFUSED);
 		return;		/* the reply is set: ST_WRITE */
 	}
 	c->edit = e;
@@ -470,6 +524,7 @@ conn_admit(struct conn *c)
 		format_addr(&c->addr.sa, addr, sizeof(addr));
 		log_info("%s %s: too many connections from this address, closing", addr,
 		    proto_names[c->proto]);
+		metrics_refused(c->w->mw, MR_MAX_PER_ADDRESS);
 		conn_close(c);
 		return -1;
 	}
@@ -756,6 +811,7 @@ conn_step(struct conn *c)
 					conn_fail(c, "TLS handshake");
 				return;
 			}
+			metrics_handshake(c->w->mw, SSL_session_reused(c->ssl));
 			c->state = ST_READ;
 			c->deadline = c->start + c->w->cfg->request_timeout_ms;
 			break;
@@ -847,6 +903,7 @@ conn_new(struct worker *w, int fd, int kind, int proxy, const struct sockaddr *s
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
+	metrics_open(w->mw, conn_kind(c), 1);
 	return c;
 }
 

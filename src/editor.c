@@ -213,6 +213,7 @@ audit(struct ed *e, const char *fp, const char *path, size_t size, int status,
 	line = xasprintf("%s editor=%.64s path=%s size=%zu result=%d %s\n", stamp,
 	    fp, p, size, status, m);
 	log_info("titan: %.*s", (int)strlen(line) - 1, line);
+	metrics_edit(status == 30 ? ME_STORED : ME_REFUSED);
 	fd = openat(e->state_fd, "audit.log", O_WRONLY | O_CREAT | O_APPEND |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd != -1) {
@@ -916,6 +917,8 @@ handle(struct ed *e, int w, const struct chan_msg *m)
 	char *path = xasprintf("%.*s", (int)m->n[0], (const char *)m->part[0]);
 
 	if (!config_is_editor(e->cfg, m->fp)) {
+		if (m->code == CHAN_STORE)
+			metrics_edit(ME_DENIED);
 		reply(e, w, m->id, 61, "Not an editor", NULL, 0);
 	} else if (strlen(path) != m->n[0] || path[0] != '/' ||
 	    strstr(path, "/.") != NULL || strstr(path, "//") != NULL) {
@@ -1105,7 +1108,7 @@ editor_main(const struct config *cfg, const struct site *site,
 	e.site = site;
 	e.ctl = ctl;
 	e.seed_fd = -1;
-	prctl(PR_SET_NAME, "kilnet-edit");
+	log_process("kilnet-edit");
 #ifdef KILNET_TEST_HOOKS
 	if (getenv("KILNET_TEST_STORE_DELAY_MS") != NULL)
 		e.pause_ms = atol(getenv("KILNET_TEST_STORE_DELAY_MS"));

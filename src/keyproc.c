@@ -1179,7 +1179,7 @@ kp_main(struct keyproc *k, int ctl)
 		signal(ignored[i], SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	prctl(PR_SET_NAME, KP_TITLE);
+	log_process(KP_TITLE);
 	log_init("off", 0, 0);		/* closes the access log */
 	memset(&st, 0, sizeof(st));
 	add_fd(&st, ctl);

@@ -434,6 +434,8 @@ struct search_index *search_build(const struct network *,
 int   search_run(const struct search_index *, const char *query, size_t qlen,
 	    struct search_page *sp);
 void  search_free(struct search_index *);
+/* The members indexed: the dataset's, for kilnet_dataset_members. */
+size_t search_members(const struct search_index *);
 /* The index on the wire (site_wire.c): a field's text as an offset into one
  * of pages (the site's Gemini table, which the index points into), or its
  * bytes when it is in none. _read builds an index that points into pages (of
@@ -704,6 +706,51 @@ int   ratelimit_take(struct ratelimit *, const struct sockaddr *addr, long now_m
 int   ratelimit_open(struct ratelimit *, const struct sockaddr *addr);
 void  ratelimit_close(struct ratelimit *, const struct sockaddr *addr);
 
+/* ---------------------------------------------------------------- metrics */
+/* metrics.c: the counters all processes share (mapped by the master before
+ * its first fork, atomics, no lock), and the Prometheus text made of them.
+ * Every call takes NULL (no region: -t, --render, a failed map). */
+enum metric_proto { MP_GEMINI, MP_TITAN, MP_GOPHER, MP_SPARTAN, MP_NEX, MP_COUNT };
+enum metric_refusal { MR_MAX_CONNECTIONS, MR_MAX_PER_ADDRESS };
+enum metric_restart { MW_NONE = -1, MW_CRASH = 0, MW_SANDBOX = 1 };
+enum metric_edit { ME_STORED, ME_REFUSED, ME_DENIED };
+struct metrics;
+struct metrics_worker;
+/* In the master, before its first fork; NULL (logged) when it cannot map. */
+struct metrics *metrics_new(void);
+void  metrics_free(struct metrics *);
+/* In a worker: its slot's counters and a cell of its own for its open
+ * connections; metrics_serving once it serves. */
+struct metrics_worker *metrics_worker_new(struct metrics *, int slot);
+void  metrics_worker_free(struct metrics_worker *);
+void  metrics_serving(struct metrics *, int slot);
+/* A request answered (proto: enum metric_proto; status as in struct reply),
+ * its bytes and its connection's time from accept to close. */
+void  metrics_request(struct metrics_worker *, int proto, int status,
+	    size_t bytes, long ms);
+void  metrics_limited(struct metrics_worker *, int proto);
+void  metrics_handshake(struct metrics_worker *, int resumed);
+void  metrics_handshake_failed(struct metrics_worker *);
+void  metrics_refused(struct metrics_worker *, int reason);
+/* A connection of listener kind (enum proto_kind) opens (+1) or closes (-1). */
+void  metrics_open(struct metrics_worker *, int kind, int delta);
+/* The master: the slots serving, each slot's current worker, a worker reaped
+ * (restart: enum metric_restart, why it is started again), the site loaded
+ * (at start), a reload's result (why: its first error), the dataset's size. */
+void  metrics_slots(struct metrics *, int n_slots);
+void  metrics_worker_started(struct metrics *, int slot, pid_t);
+void  metrics_worker_gone(struct metrics *, int slot, pid_t, int restart);
+void  metrics_site_loaded(struct metrics *);
+void  metrics_reload(struct metrics *, int ok, const char *why);
+void  metrics_members(struct metrics *, size_t);
+/* The editing process: an upload's result (enum metric_edit). */
+void  metrics_edit(int result);
+/* The metrics process: the text exposition format (0.0.4) of every family;
+ * 1 when every worker serves and the last reload succeeded, else 0, with
+ * the one-line reason in why ("ok" when healthy). */
+void  metrics_write(struct metrics *, struct buf *out);
+int   metrics_health(struct metrics *, char *why, size_t size);
+
 /* -------------------------------------------------------------------- log */
 void  log_init(const char *access_log, int anonymise, int worker_id);
 /* s as one field of a log line: every byte outside printable ASCII, the
@@ -713,20 +760,39 @@ char *log_escape(const char *s, size_t len);
 /* The access log's descriptor (2, or a file's; -1: off), kept by children. */
 int   log_access_fd(void);
 /* util.c: in a new child, every descriptor closed but 0, 1, 2, the access
- * log and keep[0..n-1] (at most 7): no process holds another's channels (a
- * builder the key process's, an editing process a listening socket). */
+ * log and keep[0..n-1]: no process holds another's channels (a builder the
+ * key process's, an editing process a listening socket). */
 void  fd_close_all_but(const int *keep, size_t n);
 void  log_msg(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 #define log_info(...)  log_msg("info", __VA_ARGS__)
 #define log_warn(...)  log_msg("warning", __VA_ARGS__)
 #define log_error(...) log_msg("error", __VA_ARGS__)
-/* One access-log line: proto "gemini", "gopher", "gophers", "spartan" or "nex";
- * sni may be NULL; req as read (a trailing CRLF is dropped); status as in
- * struct reply. */
+/* server.log_format = "json" (both logs one JSON object a line), or text. */
+void  log_set_json(int on);
+/* The process's title (prctl, what ps shows), which the JSON log names too
+ * ("kilnet-keys"); master and workers have none. */
+void  log_process(const char *title);
+/* The first error logged from now on goes to buf (one line, cut to size),
+ * until log_hold_error(NULL, 0): the master's reason for a failed reload. */
+void  log_hold_error(char *buf, size_t size);
+/* One access-log line: proto "gemini", "gopher", "gophers", "spartan" or "nex"
+ * (the text log's), mproto the JSON log's (enum metric_proto); sni may be
+ * NULL; req as read (a trailing CRLF is dropped); status as in struct reply. */
 struct sockaddr;
-void  log_access(const char *proto, const struct sockaddr *client, const char *sni,
-	    const unsigned char *req, size_t reqlen, int status, size_t bytes, long ms);
+struct access_rec {
+	const char            *proto;
+	int                    mproto;
+	const struct sockaddr *client;
+	const char            *sni;
+	const unsigned char   *req;
+	size_t                 reqlen;
+	int                    status;
+	size_t                 bytes;
+	long                   ms;
+	int                    tls, resumed;
+};
+void  log_access(const struct access_rec *);
 
 /* ------------------------------------------------------------ tls, server */
 struct tls;
@@ -855,6 +921,32 @@ int         lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slo
 void        lsocks_free(struct lsocks *);
 /* The sockets a worker of `slot` serves, moved out of ls into *out (malloc'd). */
 size_t      lsocks_take(struct lsocks *ls, int slot, int n_slots, struct wsock **out);
+/* One listening socket of its own, not shared by workers (no SO_REUSEPORT,
+ * so that a port anyone holds fails): the metrics process's. -1 with the
+ * reason on stderr, naming setting. */
+int         listen_open(const struct listen_addr *la, const char *setting);
+
+/* metricsproc.c: the metrics process (HTTP: GET /metrics, GET /health on
+ * server.metrics.listen), unprivileged and filtered, reading the shared
+ * counters (metrics.c). The master opens its sockets and restarts it when it
+ * dies. All calls take NULL. */
+struct metricsproc;
+/* At start, after the key process: its sockets opened and the process
+ * forked (none when server.metrics lists no address). NULL when a socket
+ * cannot be opened (reported). */
+struct metricsproc *metricsproc_start(const struct config *, const struct privs *,
+	    struct metrics *);
+/* A reload: a process with the new settings when they changed (new
+ * addresses bound first); 0, or -1 (reported, the old one serves on). */
+int         metricsproc_reload(struct metricsproc *, const struct config *,
+	    const struct privs *);
+/* Any process reaped: 1 when it was the metrics process (started again when
+ * restart, unless it died at start), else 0. */
+int         metricsproc_reaped(struct metricsproc *, pid_t, int status, int restart);
+/* In another process forked from the master: its sockets closed, mp freed. */
+void        metricsproc_child(struct metricsproc *);
+/* At the end: the process stopped (waited for, bounded), mp freed. */
+void        metricsproc_stop(struct metricsproc *);
 
 /* sandbox.c: who a worker becomes before it serves, when started as root. */
 struct privs {
@@ -933,6 +1025,7 @@ void        keyproc_child(struct keyproc *, int keep);
 /* worker.c: one worker's life on its sockets (closed by it); exit status. */
 int         worker_run(const struct server_gen *g, const struct wsock *socks,
 	    size_t n_socks, int id, const sigset_t *oldmask, const struct privs *p,
-	    struct rl_table *limits, struct sandbox_board *board, int chan_fd);
+	    struct rl_table *limits, struct sandbox_board *board,
+	    struct metrics *metrics, int chan_fd);
 
 #endif

@@ -345,3 +345,17 @@ lsocks_take(struct lsocks *ls, int slot, int n_slots, struct wsock **out)
 	*out = v;
 	return n;
 }
+
+int
+listen_open(const struct listen_addr *la, const char *setting)
+{
+	char name[64];
+	int fd;
+
+	if ((fd = open_socket(la, 0, 1)) == -1) {
+		listen_name(la, name, sizeof(name));
+		fprintf(stderr, KILNET_NAME ": cannot listen on %s (%s): %s%s\n", name,
+		    setting, strerror(errno), listen_hint(errno));
+	}
+	return fd;
+}

@@ -11,18 +11,25 @@
  * and every byte outside printable ASCII escaped), status, bytes sent, duration.
  * Each line is one write(2), so workers appending to the same file or pipe never
  * interleave within a line.
+ *
+ * With server.log_format = "json" both logs are one JSON object a line, made
+ * by jansson (log_json.c), so that no request can break a line or forge a
+ * field; the same fields, named.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kilnet.h"
+#include "log_json.h"
 
 /* The longest request either protocol reads and the longest hostname, each
  * byte escaped as \xHH, plus room for every other field. */
@@ -31,6 +38,11 @@
 static int  access_fd = 2;     /* -1: access log off */
 static int  anonymise;
 static int  worker_id;
+static int  json;               /* server.log_format = "json" */
+static char process[16];        /* the process's title; "": master, worker */
+/* Where the first error logged goes while a caller holds it (log_hold_error). */
+static char   *held;
+static size_t  held_size;
 
 void
 log_init(const char *path, int anon, int id)
@@ -71,13 +83,48 @@ write_all(int fd, const char *p, size_t n)
 }
 
 void
+log_set_json(int on)
+{
+	json = on;
+}
+
+void
+log_process(const char *title)
+{
+	snprintf(process, sizeof(process), "%s", title);
+	prctl(PR_SET_NAME, process);
+}
+
+void
+log_hold_error(char *buf, size_t size)
+{
+	held = size > 0 ? buf : NULL;
+	held_size = size;
+	if (held != NULL)
+		held[0] = '\0';
+}
+
+/* The process as the JSON log names it. */
+static const char *
+process_name(char *buf, size_t size)
+{
+	if (process[0] != '\0')
+		return process;
+	if (worker_id == 0)
+		return "master";
+	snprintf(buf, size, "worker %d", worker_id);
+	return buf;
+}
+
+void
 log_msg(const char *level, const char *fmt, ...)
 {
-	char line[2048];
+	char line[2048], who[32], *out;
 	va_list ap;
 	int n, m;
 
-	n = snprintf(line, sizeof(line), KILNET_NAME "[w%d]: %s: ", worker_id, level);
+	n = json ? 0 : snprintf(line, sizeof(line), KILNET_NAME "[w%d]: %s: ",
+	    worker_id, level);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	va_start(ap, fmt);
@@ -85,9 +132,25 @@ log_msg(const char *level, const char *fmt, ...)
 	va_end(ap);
 	if (m < 0)
 		return;
+	if (held != NULL && held[0] == '\0' && strcmp(level, "error") == 0) {
+		/* One line: a message is one, but what it quotes may not be. */
+		snprintf(held, held_size, "%s", line + n);
+		for (char *p = held; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = ' ';
+	}
 	n += m;
 	if ((size_t)n > sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;	/* truncated */
+	if (json) {
+		line[n] = '\0';
+		if ((out = log_json_message(level, process_name(who, sizeof(who)),
+		    line)) != NULL) {
+			write_all(2, out, strlen(out));
+			free(out);
+		}
+		return;
+	}
 	line[n++] = '\n';
 	write_all(2, line, (size_t)n);
 }
@@ -192,21 +255,35 @@ escape_request(char *out, const unsigned char *req, size_t len)
 }
 
 void
-log_access(const char *proto, const struct sockaddr *sa, const char *sni,
-    const unsigned char *req, size_t reqlen, int status, size_t bytes, long ms)
+log_access(const struct access_rec *r)
 {
 	char line[LOG_LINE_MAX];
 	char addr[INET6_ADDRSTRLEN];
-	size_t n;
+	const unsigned char *req = r->req;
+	const char *sni = r->sni;
+	size_t n, reqlen = r->reqlen;
+	char *out;
 	int m;
 
 	if (access_fd == -1)
 		return;
 	if (reqlen > GOPHER_MAX_REQUEST)
 		reqlen = GOPHER_MAX_REQUEST;
-	format_addr(sa, addr, sizeof(addr));
+	format_addr(r->client, addr, sizeof(addr));
+	if (json) {
+		/* The request without its line terminator, as in the text log. */
+		if (reqlen > 0 && req[reqlen - 1] == '\n')
+			reqlen--;
+		if (reqlen > 0 && req[reqlen - 1] == '\r')
+			reqlen--;
+		if ((out = log_json_access(r, addr, worker_id, reqlen)) != NULL) {
+			write_all(access_fd, out, strlen(out));
+			free(out);
+		}
+		return;
+	}
 	m = snprintf(line, sizeof(line), "%s w%d %s %s ", iso_time(), worker_id,
-	    proto, addr);
+	    r->proto, addr);
 	if (m < 0)
 		return;
 	n = (size_t)m;
@@ -220,7 +297,8 @@ log_access(const char *proto, const struct sockaddr *sa, const char *sni,
 	line[n++] = '"';
 	n += escape_request(line + n, req, reqlen);
 	line[n++] = '"';
-	m = snprintf(line + n, sizeof(line) - n, " %d %zu %ldms\n", status, bytes, ms);
+	m = snprintf(line + n, sizeof(line) - n, " %d %zu %ldms\n", r->status,
+	    r->bytes, r->ms);
 	if (m < 0)
 		return;
 	n += (size_t)m;

@@ -365,6 +365,7 @@ main(int argc, char **argv)
 		rc = 1;
 	} else {
 		log_init(g.cfg->access_log, g.cfg->log_anonymise, 0);
+		log_set_json(g.cfg->log_json);
 		rc = server_run(&g, reload, &cl);
 	}
 	diag_clear(&d);

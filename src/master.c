@@ -10,7 +10,10 @@
  * each worker has a socketpair to it, whose other end the master hands over
  * (SCM_RIGHTS) and does not keep. From the editing process the master takes
  * one fixed-size word, "stored" (struct ed_ctl): it then builds and swaps in
- * a new generation, as on SIGHUP, and answers "live".
+ * a new generation, as on SIGHUP, and answers "live". What operators watch
+ * the master writes into the counters all processes share (metrics.c): the
+ * worker serving each slot, restarts, reloads and why the last one failed;
+ * the metrics process (metricsproc.c) serves them.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -79,6 +82,9 @@ struct master {
 	struct rl_table    *limits;  /* shared by every worker, kept across reloads */
 	struct sandbox_board *board; /* where a worker's filter names a call */
 	struct keyproc     *keys;    /* the key process (keyproc.c) */
+	struct metrics     *metrics; /* the shared counters (metrics.c) */
+	struct metricsproc *mproc;   /* the metrics process (metricsproc.c) */
+	char                reload_why[200];  /* a reload's first error */
 	int                 n_slots;
 	struct child       *ch;
 	size_t              n_ch, cap_ch;
@@ -228,6 +234,8 @@ editor_spawn(struct master *m)
 		return -1;
 	}
 	if (pid == 0) {
+		metricsproc_child(m->mproc);
+		m->mproc = NULL;
 		fd_close_all_but(&sv[1], 1);
 		m->keys = NULL;	/* its descriptors went just now */
 		free(m->ch);
@@ -317,13 +325,16 @@ spawn(struct master *m, int slot)
 		/* Its own socket to the key process, and no other. */
 		keyproc_child(m->keys, kfd);
 		m->keys = NULL;
+		metricsproc_child(m->mproc);
+		m->mproc = NULL;
 		m->is_child = 1;
 		m->child_rc = worker_run(m->g, socks, n, slot + 1, m->oldmask,
-		    &m->privs, m->limits, m->board, sv[1]);
+		    &m->privs, m->limits, m->board, m->metrics, sv[1]);
 		free(socks);
 		return 0;
 	}
 	keyproc_worker_started(m->keys, pid);
+	metrics_worker_started(m->metrics, slot, pid);
 	if (sv[1] != -1) {
 		close(sv[1]);
 		/* The editing process's end goes to it; the master keeps none. */
@@ -400,6 +411,20 @@ retire_bound(const struct config *old)
 	    RETIRE_GRACE_MS;
 }
 
+/* A reload that did not happen: said, and counted with its first error (the
+ * operator's config, a key, a port), which /health gives. */
+static void
+reload_failed(struct master *m)
+{
+	char why[sizeof(m->reload_why)];
+
+	snprintf(why, sizeof(why), "%s", m->reload_why[0] != '\0' ? m->reload_why :
+	    "see the log");
+	log_hold_error(NULL, 0);
+	log_error("reload failed: still serving the previous site");
+	metrics_reload(m->metrics, 0, why);
+}
+
 /* A new generation replaces the one serving: the workers are swapped at the
  * loop's next turn (master_swap). -1: it cannot be (and ng is freed). */
 static int
@@ -413,15 +438,17 @@ master_install(struct master *m, struct server_gen *ng)
 	 * the reload before anything else changes. */
 	if (privs_resolve(ng->cfg, &np) == -1 ||
 	    keyproc_reload(m->keys, ng->tls, &np, &d) == -1 ||
-	    lsocks_build(&m->ls, ng->cfg, slots_for(ng->cfg)) == -1) {
+	    lsocks_build(&m->ls, ng->cfg, slots_for(ng->cfg)) == -1 ||
+	    metricsproc_reload(m->mproc, ng->cfg, &np) == -1) {
 		for (size_t i = 0; i < d.n; i++)
 			log_error("%s", d.msgs[i]);
 		diag_clear(&d);
 		server_gen_free(ng);
-		log_error("reload failed: still serving the previous site");
+		reload_failed(m);
 		return -1;
 	}
 	m->n_slots = slots_for(ng->cfg);
+	metrics_slots(m->metrics, m->n_slots);
 	tls_keep_sessions(ng->tls, m->g->tls);
 	server_gen_free(m->g);
 	*m->g = *ng;
@@ -494,6 +521,10 @@ master_swap(struct master *m)
 	for (size_t k = 0; k < n_old; k++)
 		editor_tell(&m->ed[k], ED_RETIRE, 0, -1);
 	answer_stores(m, ED_LIVE);
+	log_hold_error(NULL, 0);
+	log_set_json(m->g->cfg->log_json);
+	metrics_reload(m->metrics, 1, NULL);
+	metrics_members(m->metrics, search_members(m->g->site->search));
 	log_info("reloaded: %zu pages (%zu Gemini, %zu Gopher), %d worker%s",
 	    m->g->site->n_gemini + m->g->site->n_gopher, m->g->site->n_gemini,
 	    m->g->site->n_gopher, m->n_slots, m->n_slots == 1 ? "" : "s");
@@ -515,6 +546,7 @@ master_reload(struct master *m, const char *why)
 		return;
 	}
 	m->rebuild = 0;
+	log_hold_error(m->reload_why, sizeof(m->reload_why));
 	log_info("%s: reloading %s", why, m->g->cfg->file);
 	for (size_t i = 0; i < m->n_lw; i++)
 		m->lw[i].in_build = 1;
@@ -522,7 +554,7 @@ master_reload(struct master *m, const char *why)
 	    privs_resolve(m->next.cfg, &np) == -1 ||
 	    build_start(&m->build, m->next.cfg, &np, 1) == -1) {
 		server_gen_free(&m->next);
-		log_error("reload failed: still serving the previous site");
+		reload_failed(m);
 		answer_stores(m, ED_FAILED);
 		return;
 	}
@@ -547,7 +579,7 @@ master_built(struct master *m, struct site *site)
 	}
 	if (site == NULL || m->next.tls == NULL) {
 		server_gen_free(&m->next);
-		log_error("reload failed: still serving the previous site");
+		reload_failed(m);
 		answer_stores(m, ED_FAILED);
 	} else if (master_install(m, &m->next) == 0) {
 		master_swap(m);
@@ -626,7 +658,7 @@ master_reap(struct master *m)
 	char call[64];
 	pid_t pid;
 	size_t k;
-	int st, r;
+	int st, r, restart;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		if ((r = keyproc_reaped(m->keys, pid, st)) != 0) {
@@ -637,6 +669,8 @@ master_reap(struct master *m)
 			}
 			continue;
 		}
+		if (metricsproc_reaped(m->mproc, pid, st, !m->stopping))
+			continue;
 		if (m->building && pid == m->build.pid) {
 			m->build.reaped = 1;
 			m->build.status = st;
@@ -657,18 +691,26 @@ master_reap(struct master *m)
 		keyproc_worker_gone(m->keys, pid);
 		c = m->ch[k];
 		m->ch[k] = m->ch[--m->n_ch];
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (m->stopping || c.retiring))
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && (m->stopping || c.retiring)) {
+			metrics_worker_gone(m->metrics, c.slot, pid, MW_NONE);
 			continue;
-		if (sandbox_violation(m->board, c.slot, pid, call, sizeof(call)))
+		}
+		/* Counted as a restart when ensure_workers starts it again. */
+		restart = m->stopping || c.retiring ||
+		    now_ms() - c.started < RESPAWN_MIN_MS ? MW_NONE : MW_CRASH;
+		if (sandbox_violation(m->board, c.slot, pid, call, sizeof(call))) {
 			log_error("worker %d (pid %d): sandbox violation: system call %s "
 			    "is not allowed (server.sandbox); the worker was stopped",
 			    c.slot + 1, (int)pid, call);
-		else if (WIFSIGNALED(st))
+			if (restart == MW_CRASH)
+				restart = MW_SANDBOX;
+		} else if (WIFSIGNALED(st))
 			log_error("worker %d (pid %d) killed by signal %d", c.slot + 1,
 			    (int)pid, WTERMSIG(st));
 		else
 			log_error("worker %d (pid %d) exited with status %d", c.slot + 1,
 			    (int)pid, WEXITSTATUS(st));
+		metrics_worker_gone(m->metrics, c.slot, pid, restart);
 		if (m->stopping) {
 			m->rc = 1;
 		} else if (!c.retiring && now_ms() - c.started < RESPAWN_MIN_MS) {
@@ -836,9 +878,11 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	}
 	if ((m.limits = ratelimit_table_new()) == NULL ||
 	    (m.board = sandbox_board_new()) == NULL ||
+	    (m.metrics = metrics_new()) == NULL ||
 	    lsocks_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
+		metrics_free(m.metrics);
 		return 1;
 	}
 	/* The keys go to the key process before anything else forks. */
@@ -848,9 +892,22 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		lsocks_free(&m.ls);
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
+		metrics_free(m.metrics);
 		return 1;
 	}
 	m.n_slots = slots_for(g->cfg);
+	metrics_site_loaded(m.metrics);
+	metrics_members(m.metrics, search_members(g->site->search));
+	metrics_slots(m.metrics, m.n_slots);
+	if (g->cfg->n_metrics_listen > 0 &&
+	    (m.mproc = metricsproc_start(g->cfg, &m.privs, m.metrics)) == NULL) {
+		keyproc_stop(m.keys);
+		lsocks_free(&m.ls);
+		ratelimit_table_free(m.limits);
+		sandbox_board_free(m.board);
+		metrics_free(m.metrics);
+		return 1;
+	}
 	/* Blocked from here: a signal arriving before a loop can take it waits.
 	 * SIGUSR2 (retire) is only for workers: blocked so that one sent to a
 	 * worker still starting waits for its handler. */
@@ -866,8 +923,10 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	master_run(&m, &wait_set);
 	if (m.is_child) {
 		/* A worker's copies: its sockets and children went at the fork. */
+		metricsproc_child(m.mproc);
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
+		metrics_free(m.metrics);
 		free(m.ed);
 		free(m.lw);
 		return m.child_rc;
@@ -883,10 +942,12 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		build_cancel(&m.build);
 	server_gen_free(&m.next);
 	lsocks_free(&m.ls);
+	metricsproc_stop(m.mproc);
 	/* Last: the workers' drain may still have asked for signatures. */
 	keyproc_stop(m.keys);
 	ratelimit_table_free(m.limits);
 	sandbox_board_free(m.board);
+	metrics_free(m.metrics);
 	free(m.ch);
 	log_info("stopped");
 	return m.rc;

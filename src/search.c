@@ -457,6 +457,12 @@ search_run(const struct search_index *s, const char *query, size_t qlen,
 	return 0;
 }
 
+size_t
+search_members(const struct search_index *s)
+{
+	return s != NULL ? s->n : 0;
+}
+
 void
 search_free(struct search_index *s)
 {

@@ -170,9 +170,9 @@ ms_tv(long ms)
 void
 fd_close_all_but(const int *keep, size_t n)
 {
-	int v[8], k = 0, lo = 3, logfd = log_access_fd();
+	int *v = xcalloc(n + 1, sizeof(*v)), k = 0, lo = 3, logfd = log_access_fd();
 
-	for (size_t i = 0; i < n && k < 7; i++)
+	for (size_t i = 0; i < n; i++)
 		if (keep[i] > 2)
 			v[k++] = keep[i];
 	if (logfd > 2)
@@ -191,4 +191,5 @@ fd_close_all_but(const int *keep, size_t n)
 			lo = v[i] + 1;
 	}
 	close_range((unsigned)lo, ~0U, 0);
+	free(v);
 }

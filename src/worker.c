@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -93,6 +94,9 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		int fd;
 
 		if (w->n_conns >= w->max_conns) {
+			/* Full: new connections wait in the kernel's queue until
+			 * one closes (counted once for each time it fills). */
+			metrics_refused(w->mw, MR_MAX_CONNECTIONS);
 			pause_accepting(w, 0);
 			return;
 		}
@@ -250,7 +254,7 @@ worker_edit_send(struct worker *w, const struct edit_req *e)
 int
 worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks,
     int id, const sigset_t *oldmask, const struct privs *p, struct rl_table *limits,
-    struct sandbox_board *board, int chan_fd)
+    struct sandbox_board *board, struct metrics *metrics, int chan_fd)
 {
 	const struct config *cfg = g->cfg;
 	struct event_config *ec;
@@ -267,6 +271,7 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 	/* Opened before the chroot and the change of user: the file may be
 	 * outside the one and not writable by the other. */
 	log_init(cfg->access_log, cfg->log_anonymise, id);
+	log_set_json(cfg->log_json);
 	/* SIGHUP is the master's; one sent to the process group must not end a
 	 * worker (its default action). */
 	signal(SIGHUP, SIG_IGN);
@@ -303,6 +308,7 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		return 1;
 	}
+	w.mw = metrics_worker_new(metrics, id - 1);
 	w.sig_term = evsignal_new(w.base, SIGTERM, stop_cb, &w);
 	w.sig_int = evsignal_new(w.base, SIGINT, stop_cb, &w);
 	w.sig_retire = evsignal_new(w.base, SIGUSR2, retire_cb, &w);
@@ -325,14 +331,27 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 		log_error("cannot set up signal handling");
 		rc = 1;
 	} else if (rc == 0) {
+#ifdef KILNET_TEST_HOOKS
+		/* Test only (tests/test_metrics.sh): a worker that takes
+		 * KILNET_TEST_WORKER_DELAY_MS to start serving, so that a test
+		 * sees /health while a slot has none. */
+		if (getenv("KILNET_TEST_WORKER_DELAY_MS") != NULL) {
+			long ms = atol(getenv("KILNET_TEST_WORKER_DELAY_MS"));
+			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+#endif
 		worker_listen(&w, socks, n_socks);
 		/* It holds all it serves now: from here on, only serving. */
 		if (sandbox_enter(cfg, board, id - 1, w.base) == -1)
 			rc = 1;
 	}
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
-	if (rc == 0)
+	if (rc == 0) {
+		metrics_serving(metrics, id - 1);
 		event_base_dispatch(w.base);
+	}
 
 	/* Freeing a signal event restores the default action (the end of the
 	 * process): a late SIGTERM or SIGUSR2 must not end it that way. */
@@ -368,6 +387,7 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 	buf_free(&w.chan_out);
 	buf_free(&w.chan_in);
 	ratelimit_free(w.rl);
+	metrics_worker_free(w.mw);
 	free(w.ls);
 	event_base_free(w.base);
 	return rc;

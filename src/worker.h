@@ -30,6 +30,7 @@ struct worker {
 	const struct site    *site;
 	struct tls           *tls;
 	struct ratelimit     *rl;        /* NULL: no limits configured */
+	struct metrics_worker *mw;       /* its counters (NULL: none) */
 	struct event_base    *base;
 	struct listener      *ls;
 	size_t                n_ls;
