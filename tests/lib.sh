@@ -154,9 +154,13 @@ stop_kilnet() {
 workers_of() {
 	local p
 	for p in $(pgrep -P "$1"); do
-		# the key process, the editing process and the builder have names
-		# of their own (kilnet-keys, kilnet-edit, kilnet-build)
-		case $(cat "/proc/$p/comm" 2>/dev/null) in kilnet-keys|kilnet-edit|kilnet-build) ;; *) echo "$p" ;; esac
+		# the key process, the editing process, the builder and the metrics
+		# process have names of their own (kilnet-keys, kilnet-edit,
+		# kilnet-build, kilnet-metrics)
+		case $(cat "/proc/$p/comm" 2>/dev/null) in
+		kilnet-keys|kilnet-edit|kilnet-build|kilnet-metrics) ;;
+		*) echo "$p" ;;
+		esac
 	done
 }
 # keyproc_of PID: the key process of the master PID.
