@@ -1,18 +1,19 @@
 # tests/test_proxy.sh: kilnet behind a PROXY protocol sender. The real haproxy
-# (TCP mode, send-proxy-v2, the health checks of conf/haproxy.cfg.example) in
-# front of two kilnet instances on loopback; and headers sent by hand (v1 with
-# gemget --first, v2 as raw bytes) to check what a proxy listener accepts, that
-# a plain listener never trusts one, and that the rate limit sees the address
-# from the header.
+# (TCP mode, send-proxy-v2, the health checks of conf/haproxy.cfg.example: GET
+# /health on each instance's metrics port) in front of two kilnet instances on
+# loopback; and headers sent by hand (v1 with gemget --first, v2 as raw bytes) to
+# check what a proxy listener accepts, that a plain listener never trusts one,
+# and that the rate limit sees the address from the header.
 # needs: test_proxy_haproxy_* haproxy curl openssl
 
 # proxy_conf FILE NAME [SETTINGS...]: a kilnet config with plain and PROXY
 # listeners on free ports, exported as ${NAME}_G, ${NAME}_O (plain Gemini,
-# Gopher) and ${NAME}_PG, ${NAME}_PO (proxy). Links use HAP_G / HAP_O when set.
+# Gopher) and ${NAME}_PG, ${NAME}_PO (proxy), and its metrics listener (the
+# health checks) on ${NAME}_M. Links use HAP_G / HAP_O when set.
 proxy_conf() {
-	local f=$1 name=$2 g o pg po; shift 2
-	g=$(free_port); o=$(free_port); pg=$(free_port); po=$(free_port)
-	eval "${name}_G=$g ${name}_O=$o ${name}_PG=$pg ${name}_PO=$po"
+	local f=$1 name=$2 g o pg po m; shift 2
+	g=$(free_port); o=$(free_port); pg=$(free_port); po=$(free_port); m=$(free_port)
+	eval "${name}_G=$g ${name}_O=$o ${name}_PG=$pg ${name}_PO=$po ${name}_M=$m"
 	mkdir -p "$T/certs"
 	{
 		echo "server = {"
@@ -21,6 +22,7 @@ proxy_conf() {
 		echo "             port = ${HAP_G:-$g}; };"
 		echo "  gopher = { listen = [ \"127.0.0.1:$o\" ]; proxy_listen = [ \"127.0.0.1:$po\" ];"
 		echo "             port = ${HAP_O:-$o}; };"
+		echo "  metrics = { listen = [ \"127.0.0.1:$m\" ]; };"
 		echo "  cert_dir = \"$T/certs\";"
 		echo "  capsule = \"$ROOT/capsule\";"
 		echo "  workers = 1;"
@@ -60,23 +62,21 @@ start_haproxy() {
 	    default_backend kilnet_gemini
 	backend kilnet_gemini
 	    balance ${HAP_BALANCE:-roundrobin}
-	    option tcp-check
-	    tcp-check send "gemini://localhost:$HAP_G/\r\n"
-	    tcp-check expect rstring "^20 "
-	    default-server send-proxy-v2 check check-ssl verify none check-sni localhost inter 200ms fall 2 rise 1
-	    server a 127.0.0.1:$a_PG
-	    server b 127.0.0.1:$b_PG
+	    option httpchk GET /health
+	    http-check expect status 200
+	    default-server send-proxy-v2 check inter 200ms fall 2 rise 1
+	    server a 127.0.0.1:$a_PG port $a_M
+	    server b 127.0.0.1:$b_PG port $b_M
 	frontend gopher
 	    bind 127.0.0.1:$HAP_O
 	    default_backend kilnet_gopher
 	backend kilnet_gopher
 	    balance roundrobin
-	    option tcp-check
-	    tcp-check send "caps.txt\r\n"
-	    tcp-check expect string "CAPS"
+	    option httpchk GET /health
+	    http-check expect status 200
 	    default-server send-proxy-v2 check inter 200ms fall 2 rise 1
-	    server a 127.0.0.1:$a_PO
-	    server b 127.0.0.1:$b_PO
+	    server a 127.0.0.1:$a_PO port $a_M
+	    server b 127.0.0.1:$b_PO port $b_M
 	listen stats
 	    mode http
 	    bind 127.0.0.1:$HAP_S
@@ -89,7 +89,8 @@ start_haproxy() {
 	trap 'kill $HAP_PID 2>/dev/null || true; wait $HAP_PID 2>/dev/null || true' EXIT
 	wait_port 127.0.0.1 "$HAP_G" && wait_port 127.0.0.1 "$HAP_O" ||
 	    { cat "$T/haproxy.out"; fail "haproxy did not listen"; return 1; }
-	# The health checks (over the PROXY header) must find all four up.
+	# The health checks (GET /health on each metrics port) must find all
+	# four up.
 	local i up
 	for i in $(seq 1 100); do
 		up=$(curl -s "http://127.0.0.1:$HAP_S/stats;csv" | grep -cE '^kilnet_(gemini|gopher),(a|b),.*,UP,' || true)
@@ -106,6 +107,24 @@ proxy_pair() {
 	start_proxied a
 	start_proxied b
 	start_haproxy
+}
+
+# hap_status SERVER: haproxy's status of SERVER (a or b) in both backends,
+# "GEMINI GOPHER" (UP, DOWN, ...).
+hap_status() {
+	curl -s "http://127.0.0.1:$HAP_S/stats;csv" |
+		awk -F, -v s="$1" '$2 == s && $1 == "kilnet_gemini" { g = $18 }
+			$2 == s && $1 == "kilnet_gopher" { o = $18 } END { print g, o }'
+}
+
+# hap_wait SERVER STATUS MS: until haproxy has SERVER as STATUS in both.
+hap_wait() {
+	local i
+	for i in $(seq 1 $(( $3 / 50 ))); do
+		[ "$(hap_status "$1")" = "$2 $2" ] && return 0
+		sleep 0.05
+	done
+	fail "haproxy: $1 is $(hap_status "$1"), not $2 in both backends after $3 ms"
 }
 
 # Through haproxy both protocols are served (Gemini's TLS end to end: the
@@ -182,6 +201,41 @@ test_proxy_haproxy_failover() {
 	[ "$n" = 50 ] || { grep -vE '^[0-9]+ (20 text/gemini|i|1)' "$T/results"; cat "$T/gemget.err"; fail "answered: $n of 50"; return 1; }
 	# b took over: it served the last requests.
 	expect_contains "b served after a stopped" "$(tail -n 3 "$T/b.log")" "/members/"
+	# and the health check (a's metrics port refuses now) took a out
+	hap_wait a DOWN 3000
+	expect_eq "b stays up" "UP UP" "$(hap_status b)"
+}
+
+# An instance that runs but cannot serve its site: a's worker is killed and its
+# replacement takes 2 s to serve (a test hook), so a's /health answers 503
+# meanwhile. haproxy's check takes a out of both backends while its process and
+# its ports are still there, every request goes to b, and a is back once its
+# replacement serves.
+test_proxy_haproxy_health_check() {
+	command -v haproxy >/dev/null || { fail "haproxy is not installed (make deps)"; return 1; }
+	HAP_G=$(free_port); HAP_O=$(free_port); HAP_S=$(free_port)
+	KILNET_TEST_WORKER_DELAY_MS=2000 start_proxied a
+	start_proxied b
+	start_haproxy
+	local w i out
+	w=$(workers_of "$KPID_a")
+	[ -n "$w" ] || fail "no worker in a"
+	kill -9 "$w"
+	hap_wait a DOWN 2000
+	expect_eq "a's /health meanwhile" 503 \
+		"$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$a_M/health")"
+	kill -0 "$KPID_a" || fail "a's master is gone"
+	: >"$T/b.before"; cp "$T/b.log" "$T/b.before"
+	for i in 1 2 3 4; do
+		out=$("$TESTBIN/gemget" --timeout 5 127.0.0.1 "$HAP_G" "gemini://localhost:$HAP_G/join.gmi")
+		expect_contains "Gemini while a is down ($i)" "$out" "20 text/gemini"
+		out=$("$TESTBIN/gemget" --timeout 5 --plain 127.0.0.1 "$HAP_O" "/join.txt")
+		[ -n "$out" ] || fail "Gopher while a is down ($i): nothing"
+	done
+	expect_eq "b served them all" 8 \
+		"$(diff "$T/b.before" "$T/b.log" | grep -cE '^> .* (gemini|gopher) 127\.0\.0\.1 .*join\.' || true)"
+	hap_wait a UP 5000
+	expect_contains "a serves again" "$("$TESTBIN/gemget" 127.0.0.1 "$a_G" "gemini://localhost:$a_G/")" "20 text/gemini"
 }
 
 # A proxy listener refuses what does not start with a valid header: closed
