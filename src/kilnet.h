@@ -745,9 +745,11 @@ void  metrics_reload(struct metrics *, int ok, const char *why);
 void  metrics_members(struct metrics *, size_t);
 /* The editing process: an upload's result (enum metric_edit). */
 void  metrics_edit(int result);
-/* The metrics process: the text exposition format (0.0.4) of every family;
+/* The metrics process: its view of the region is read only (0, or -1
+ * logged); the text exposition format (0.0.4) of every family;
  * 1 when every worker serves and the last reload succeeded, else 0, with
  * the one-line reason in why ("ok" when healthy). */
+int   metrics_read_only(struct metrics *);
 void  metrics_write(struct metrics *, struct buf *out);
 int   metrics_health(struct metrics *, char *why, size_t size);
 

@@ -124,6 +124,16 @@ metrics_free(struct metrics *m)
 	munmap(m, sizeof(*m));
 }
 
+int
+metrics_read_only(struct metrics *m)
+{
+	if (m == NULL || mprotect(m, sizeof(*m), PROT_READ) == 0)
+		return 0;
+	log_error("metrics: cannot make the shared counters read only: %s",
+	    strerror(errno));
+	return -1;
+}
+
 /* ------------------------------------------------------------ the workers */
 
 struct metrics_worker *

@@ -698,7 +698,8 @@ mp_main(struct metricsproc *mp)
 	log_init("off", 0, 0);		/* closes the access log */
 	log_set_json(conf->json);
 	fd_close_all_but(mp->fd, conf->n);
-	if (privs_drop(&conf->privs) == -1)
+	/* It reads the counters: it can change none of them. */
+	if (metrics_read_only(mp->metrics) == -1 || privs_drop(&conf->privs) == -1)
 		_exit(1);
 	/* It does not outlive the master (set after the change of user, which
 	 * clears it). */
