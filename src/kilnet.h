@@ -934,10 +934,11 @@ int         listen_open(const struct listen_addr *la, const char *setting);
  * dies. All calls take NULL. */
 struct metricsproc;
 /* At start, after the key process: its sockets opened and the process
- * forked (none when server.metrics lists no address). NULL when a socket
- * cannot be opened (reported). */
+ * forked (none when server.metrics lists no address); release(arg) runs in
+ * each new metrics process first, to let go of the master's shared memory it
+ * does not serve with. NULL when a socket cannot be opened (reported). */
 struct metricsproc *metricsproc_start(const struct config *, const struct privs *,
-	    struct metrics *);
+	    struct metrics *, void (*release)(void *), void *arg);
 /* A reload: a process with the new settings when they changed (new
  * addresses bound first); 0, or -1 (reported, the old one serves on). */
 int         metricsproc_reload(struct metricsproc *, const struct config *,

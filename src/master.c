@@ -844,6 +844,28 @@ master_run(struct master *m, const sigset_t *wait_set)
 	}
 }
 
+/* In a metrics process just forked: what the workers share (the session
+ * cache and its secrets, the rate limits, the sandbox's board) and the key
+ * process's sockets are not its to hold. */
+static void
+metrics_child_release(void *arg)
+{
+	struct master *m = arg;
+
+	keyproc_child(m->keys, -1);
+	m->keys = NULL;
+	ratelimit_table_free(m->limits);
+	m->limits = NULL;
+	sandbox_board_free(m->board);
+	m->board = NULL;
+	tls_free(m->g->tls);
+	m->g->tls = NULL;
+	if (m->next.tls != NULL) {
+		tls_free(m->next.tls);
+		m->next.tls = NULL;
+	}
+}
+
 int
 server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 {
@@ -900,7 +922,8 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	metrics_members(m.metrics, search_members(g->site->search));
 	metrics_slots(m.metrics, m.n_slots);
 	if (g->cfg->n_metrics_listen > 0 &&
-	    (m.mproc = metricsproc_start(g->cfg, &m.privs, m.metrics)) == NULL) {
+	    (m.mproc = metricsproc_start(g->cfg, &m.privs, m.metrics,
+	    metrics_child_release, &m)) == NULL) {
 		keyproc_stop(m.keys);
 		lsocks_free(&m.ls);
 		ratelimit_table_free(m.limits);

@@ -73,6 +73,8 @@ struct metricsproc {
 	struct mp_conf    conf;
 	struct metrics   *metrics;
 	atomic_int       *board;     /* shared: the call its filter stopped */
+	void            (*release)(void *);  /* in the child: the master's */
+	void             *release_arg;       /* memory it does not serve with */
 };
 
 /* ------------------------------------------------------------- the master */
@@ -205,12 +207,14 @@ halt(struct metricsproc *mp)
 
 struct metricsproc *
 metricsproc_start(const struct config *cfg, const struct privs *p,
-    struct metrics *m)
+    struct metrics *m, void (*release)(void *), void *arg)
 {
 	struct metricsproc *mp = xcalloc(1, sizeof(*mp));
 
 	mp->pid = -1;
 	mp->metrics = m;
+	mp->release = release;
+	mp->release_arg = arg;
 	conf_of(&mp->conf, cfg, p);
 	mp->board = mmap(NULL, sizeof(*mp->board), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -694,6 +698,8 @@ mp_main(struct metricsproc *mp)
 
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
 		signal(ignored[i], SIG_IGN);
+	if (mp->release != NULL)
+		mp->release(mp->release_arg);
 	log_process("kilnet-metrics");
 	log_init("off", 0, 0);		/* closes the access log */
 	log_set_json(conf->json);

@@ -283,8 +283,9 @@ test_metrics_listener_limits() {
 }
 
 # The metrics process holds nothing it does not serve with: no listening
-# socket of the workers, its seccomp filter on, and, started as root, the
-# configured user and an empty root. A second process that cannot have the
+# socket of the workers, no writable view of the counters or of the others'
+# shared memory, its seccomp filter on, and, started as root, the configured
+# user and an empty root. A second process that cannot have the
 # port stops the start with the setting named.
 test_metrics_listener_confined() {
 	met_start
@@ -299,6 +300,15 @@ test_metrics_listener_confined() {
 			fail "the metrics process runs as root"
 		[ "$(readlink "/proc/$mp/root")" != / ] || fail "the metrics process is not chrooted"
 	fi
+	# the counters read only; no other process's shared memory (the TLS
+	# session cache, the rate limits): one writable page, its own report
+	# board for a sandbox violation
+	local rw= range perm _
+	while read -r range perm _; do
+		[[ $perm == rw?s ]] && rw+="${rw:+ }$(( 0x${range#*-} - 0x${range%-*} ))"
+	done <"/proc/$mp/maps"
+	expect_eq "writable shared memory" 4096 "$rw"
+	grep -qE ' r--s .*/dev/zero' "/proc/$mp/maps" || fail "no read-only view of the counters"
 	local socks
 	sleep 0.3	# the health checks' connections are gone
 	socks=$(ls -l "/proc/$mp/fd" 2>/dev/null | grep -c 'socket:' || true)
