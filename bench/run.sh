@@ -714,6 +714,10 @@ echo
 say "scale: 11, 1,000 and 10,000 members"
 bash "$ROOT/bench/scale.sh"
 echo
+# What the metrics cost a request (issue 22): its own two instances.
+say "metrics: on against off"
+bash "$ROOT/bench/metrics.sh"
+echo
 # Bytes on the wire per view (issue 14): its own namespaces and servers.
 say "wire: bytes per view in network namespaces"
 bash "$ROOT/bench/wire.sh" | sed '1{/^$/d}'

@@ -308,7 +308,10 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		return 1;
 	}
-	w.mw = metrics_worker_new(metrics, id - 1);
+	/* Counted only where someone reads the counts: with no metrics
+	 * listener the request path does no atomic work at all. */
+	if (cfg->n_metrics_listen > 0)
+		w.mw = metrics_worker_new(metrics, id - 1);
 	w.sig_term = evsignal_new(w.base, SIGTERM, stop_cb, &w);
 	w.sig_int = evsignal_new(w.base, SIGINT, stop_cb, &w);
 	w.sig_retire = evsignal_new(w.base, SIGUSR2, retire_cb, &w);
