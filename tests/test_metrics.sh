@@ -62,9 +62,9 @@ prom_query() {
 			map("\(.key)=\(.value)") | join(",")) + " " + .value[1])' | LC_ALL=C sort
 }
 
-# 100 Gemini requests (one saves a session, 50 offer it, 49 do not), 50 Gopher
-# requests and 15 Gemini requests from 127.0.0.2, whose burst is 5: 10 are over
-# the rate limit. Prometheus, scraping every second, then gives exactly those
+# 100 Gemini requests (50 full handshakes, 50 offering the last ticket), 50
+# Gopher requests and 15 Gemini requests from 127.0.0.2, whose burst is 5: 10 are
+# over the rate limit. Prometheus, scraping every second, then gives exactly those
 # counts by protocol and status, the 10 limited, the histogram's counts, and the
 # resumed share of handshakes that the client saw.
 test_metrics_prometheus_counts() {
@@ -85,25 +85,23 @@ test_metrics_prometheus_counts() {
 		--web.listen-address="127.0.0.1:$PROM_PORT" >"$T/prometheus.out" 2>&1 &
 	PROM_PID=$!
 	trap 'kill $PROM_PID 2>/dev/null; wait $PROM_PID 2>/dev/null' EXIT
-	local i resumed=0 out
+	local i resumed out
 
-	local url="gemini://localhost:$GEM_PORT/"
-	"$TESTBIN/gemget" --sess-out "$T/sess.pem" 127.0.0.1 "$GEM_PORT" "$url" >"$T/r" ||
-		fail "the first Gemini request"
-	for i in $(seq 1 99); do
-		if [ $((i % 2)) = 1 ]; then
-			"$TESTBIN/gemget" --sess-in "$T/sess.pem" 127.0.0.1 "$GEM_PORT" "$url" >"$T/r" 2>"$T/r.err"
-			[ "$(cat "$T/r.err")" = resumed ] && resumed=$((resumed + 1))
-		else
-			"$TESTBIN/gemget" 127.0.0.1 "$GEM_PORT" "$url" >"$T/r"
-		fi
-		[ "$(head -c 3 "$T/r")" = "20 " ] || fail "Gemini request $i: $(head -c 40 "$T/r")"
-	done
-	[ "$resumed" -ge 40 ] || fail "only $resumed of 50 handshakes resumed"
-	for i in $(seq 1 50); do
-		out=$(gopher_raw $'\r\n')
-		[[ $out == *"Keep it Local"* ]] || fail "Gopher request $i: ${out:0:60}"
-	done
+	# loadgen: one process for each run of requests, each request a new
+	# connection; with --resume each handshake offers the newest ticket.
+	local url="gemini://localhost:$GEM_PORT/" lg=$ROOT/bench/bin/loadgen
+	out=$("$lg" --gemini --port "$GEM_PORT" --sni localhost --request "$url" \
+		--expect "20 " -c 1 -n 50 --seconds 60 2>&1 | tail -n 1)
+	[[ $out == *" requests=50 errors=0 "* ]] || fail "50 full Gemini requests: $out"
+	resumed=$(sed -n 's/.* resumed=\([0-9]*\) .*/\1/p' <<<"$out")
+	out=$("$lg" --gemini --port "$GEM_PORT" --sni localhost --request "$url" \
+		--expect "20 " -c 1 -n 50 --seconds 60 --resume 2>&1 | tail -n 1)
+	[[ $out == *" requests=50 errors=0 "* ]] || fail "50 resuming Gemini requests: $out"
+	resumed=$(( resumed + $(sed -n 's/.* resumed=\([0-9]*\) .*/\1/p' <<<"$out") ))
+	[ "$resumed" -ge 40 ] || fail "the client saw only $resumed of 100 handshakes resumed"
+	out=$("$lg" --gopher --port "$GOPH_PORT" --request "" --min-bytes 1000 -c 1 -n 50 \
+		--seconds 60 2>&1 | tail -n 1)
+	[[ $out == *" requests=50 errors=0 "* ]] || fail "50 Gopher requests: $out"
 	local n20=0 n44=0
 	for i in $(seq 1 15); do
 		out=$("$TESTBIN/gemget" --bind 127.0.0.2 127.0.0.1 "$GEM_PORT" "$url" | head -c 2)
