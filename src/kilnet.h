@@ -708,7 +708,7 @@ void  ratelimit_close(struct ratelimit *, const struct sockaddr *addr);
 
 /* ---------------------------------------------------------------- metrics */
 /* metrics.c: the counters all processes share (mapped by the master before
- * its first fork, atomics, no lock), and the Prometheus text made of them.
+ * it forks the workers, atomics, no lock), and the Prometheus text of them.
  * Every call takes NULL (no region: -t, --render, a failed map). */
 enum metric_proto { MP_GEMINI, MP_TITAN, MP_GOPHER, MP_SPARTAN, MP_NEX, MP_COUNT };
 enum metric_refusal { MR_MAX_CONNECTIONS, MR_MAX_PER_ADDRESS };
@@ -716,7 +716,7 @@ enum metric_restart { MW_NONE = -1, MW_CRASH = 0, MW_SANDBOX = 1 };
 enum metric_edit { ME_STORED, ME_REFUSED, ME_DENIED };
 struct metrics;
 struct metrics_worker;
-/* In the master, before its first fork; NULL (logged) when it cannot map. */
+/* In the master, before it forks the workers; NULL (logged) when it cannot map. */
 struct metrics *metrics_new(void);
 void  metrics_free(struct metrics *);
 /* In a worker: its slot's counters and a cell of its own for its open

@@ -1,6 +1,6 @@
 /*
  * metrics.c: the server's counters, in one region that every process shares
- * (mapped by the master before its first fork, so that workers, the editing
+ * (mapped by the master before it forks the workers, so that they, the editing
  * process and the metrics process all inherit it), and their Prometheus text.
  *
  *   workers         -> requests, bytes, durations, handshakes, limits (their
@@ -95,9 +95,9 @@ struct metrics_worker {
 	struct cell      *c;                             /* NULL: no cell free */
 };
 
-/* The region of this process: set by metrics_new in the master before its
- * first fork, inherited by every child, never changed after; the editing
- * process counts through it (metrics_edit). */
+/* The region of this process: set by metrics_new in the master before it
+ * forks its workers, inherited by every child, never changed after; the
+ * editing process counts through it (metrics_edit). */
 static struct metrics *region;
 
 struct metrics *
@@ -374,7 +374,9 @@ metrics_health(struct metrics *m, char *why, size_t size)
 static const char *const proto_label[MP_COUNT] = {
 	"gemini", "titan", "gopher", "spartan", "nex"
 };
-static const char *const kind_label[4] = { "gemini", "gopher", "spartan", "nex" };
+static const char *const kind_label[4] = {
+	"gemini", "gopher", "spartan", "nex"
+};
 
 static void
 family(struct buf *out, const char *name, const char *type, const char *help)

@@ -466,8 +466,8 @@ static struct mconn *
 conn_of(struct mstate *st, struct evhttp_request *req)
 {
 	struct evhttp_connection *evc = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evc != NULL ? evhttp_connection_get_bufferevent(evc) :
-	    NULL;
+	struct bufferevent *bev = evc != NULL ?
+	    evhttp_connection_get_bufferevent(evc) : NULL;
 
 	for (struct mconn *c = st->conns; c != NULL; c = c->next)
 		if (c->bev == bev)
@@ -655,7 +655,8 @@ mp_sandbox(atomic_int *board)
 		return -1;
 	}
 	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	for (size_t i = 0; i < sizeof(mp_allowed) / sizeof(mp_allowed[0]) && rc == 0; i++)
+	for (size_t i = 0; i < sizeof(mp_allowed) / sizeof(mp_allowed[0]) && rc == 0;
+	    i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, mp_allowed[i].nr, 0);
 	/* evbuffer: how many bytes a socket has to read (FIONREAD), only. */
 	if (rc == 0)
