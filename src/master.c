@@ -921,8 +921,8 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	metrics_site_loaded(m.metrics);
 	metrics_members(m.metrics, search_members(g->site->search));
 	metrics_slots(m.metrics, m.n_slots);
-	if (g->cfg->n_metrics_listen > 0 &&
-	    (m.mproc = metricsproc_start(g->cfg, &m.privs, m.metrics,
+	/* Its handle always: a reload may turn the metrics listener on. */
+	if ((m.mproc = metricsproc_start(g->cfg, &m.privs, m.metrics,
 	    metrics_child_release, &m)) == NULL) {
 		keyproc_stop(m.keys);
 		lsocks_free(&m.ls);

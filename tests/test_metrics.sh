@@ -395,3 +395,36 @@ test_metrics_json_logs_hostile() {
 	LC_ALL=C grep -q '[^ -~]' "$T/k.log" && fail "bytes outside printable ASCII in the log"
 	return 0
 }
+
+# A reload turns the listener on (the workers count from then on), moves it to
+# another port (the old one refuses, the counts stay), and turns it off.
+test_metrics_listener_reload() {
+	WORKERS=1 write_conf "$T/k.conf"
+	start_kilnet k -c "$T/k.conf"
+	MET_PORT=$(free_port)
+	local p2
+	p2=$(free_port)
+	cp "$T/k.conf" "$T/off.conf"
+	sed -i "s|^  workers = 1;|  workers = 1; metrics = { listen = [ \"127.0.0.1:$MET_PORT\" ]; };|" "$T/k.conf"
+	kill -HUP "$KPID"
+	met_wait_health 200 5000
+	"$TESTBIN/gemget" 127.0.0.1 "$GEM_PORT" "gemini://localhost:$GEM_PORT/" >/dev/null
+	expect_eq "counted once on" 1 "$(met_value 'kilnet_requests_total{protocol="gemini",status="20"}')"
+	sed -i "s|127.0.0.1:$MET_PORT|127.0.0.1:$p2|" "$T/k.conf"
+	kill -HUP "$KPID"
+	local old=$MET_PORT
+	MET_PORT=$p2
+	met_wait_health 200 5000
+	expect_eq "the counts moved with it" 1 "$(met_value 'kilnet_requests_total{protocol="gemini",status="20"}')"
+	expect_eq "the old port" 000 "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$old/health")"
+	cp "$T/off.conf" "$T/k.conf"
+	kill -HUP "$KPID"
+	local i
+	for i in $(seq 1 60); do
+		[ "$(met_health | cut -d' ' -f1)" = 000 ] && break
+		sleep 0.05
+	done
+	expect_eq "off after the reload" 000 "$(met_health | cut -d' ' -f1)"
+	pgrep -P "$KPID" -x kilnet-metrics >/dev/null && fail "a metrics process still runs"
+	assert_alive
+}
