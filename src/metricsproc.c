@@ -52,6 +52,8 @@
 /* A request to it is a request line and a few headers; no body. */
 #define MAX_HEADERS      8192
 #define MAX_BODY         0
+/* When it is told to stop: how long the connections open may finish. */
+#define STOP_GRACE_MS    100
 /* The exit status of a metrics process its filter stopped. */
 #define VIOLATION_EXIT   159
 
@@ -548,8 +550,10 @@ other_cb(struct evhttp_request *req, void *arg)
 	buf_free(&b);
 }
 
-/* SIGTERM (the end, or a reload that replaces it): no new connections; the
- * ones open finish, within STOP_WAIT_MS (the master kills it after). */
+/* SIGTERM (the end, or a reload that replaces it): no new connections, and
+ * STOP_GRACE_MS for the ones open: a response is written at once, so that
+ * is for one in flight to leave; a kept-alive connection waiting for its
+ * next request (Prometheus keeps one) is closed then. */
 static void
 stop_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -564,6 +568,8 @@ stop_cb(evutil_socket_t sig, short what, void *arg)
 	for (size_t i = 0; i < st->n_bound; i++)
 		evhttp_del_accept_socket(st->http, st->bound[i]);	/* our copy */
 	st->n_bound = 0;
+	for (struct mconn *c = st->conns; c != NULL; c = c->next)
+		arm(c, STOP_GRACE_MS);
 	if (st->n_conns == 0)
 		event_base_loopbreak(st->base);
 	else
