@@ -22,10 +22,10 @@ VERSION   = 0.1.0
 
 CC       ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS      = libevent libevent_openssl openssl libconfig libseccomp
+PKGS      = libevent libevent_openssl openssl libconfig libseccomp jansson
 # Debian packages the build, the tests and make run need.
 DEB_PKGS  = gcc make pkg-config libevent-dev libssl-dev libconfig-dev libseccomp-dev \
-            libunistring-dev openssl curl lynx procps iproute2 mandoc haproxy \
+            libunistring-dev libjansson-dev openssl curl lynx procps iproute2 mandoc haproxy \
             libxml2-utils amfora tmux python3
 # What make deb and make deb-check need besides.
 DEB_BUILD_PKGS = debhelper dpkg-dev lintian devscripts

@@ -214,10 +214,17 @@ struct config {
 	int                 upload_timeout_ms;
 	char               *state_dir;     /* resolved: the edited dataset, versions */
 	char               *dataset_file;  /* the file the network group came from */
+	/* The edited state shared in etcd (config_store.c, store_etcd.c);
+	 * n_store_etcd 0: the state folder alone. */
+	char              **store_etcd;    /* endpoints */
+	size_t              n_store_etcd;
+	char               *store_prefix;  /* "/kilnet/" */
+	char               *store_ca, *store_cert, *store_key;   /* resolved */
 
 	struct network      net;
 };
 
+void  config_free_store(struct config *);
 /* Loads FILE (libconfig, with @include) into *cfg; every problem goes to d as
  * "FILE:LINE: SETTING: what is wrong". Returns 0, or -1 when d holds errors. */
 int   config_load(const char *file, struct config *cfg, struct diag *d);
@@ -237,6 +244,8 @@ int   config_read_dataset(struct config *cfg, const void *text, size_t len,
 	    const char *display, struct diag *d);
 /* The edited dataset's name in server.state_dir. */
 #define STATE_DATASET "network.conf"
+/* With server.store: the dataset's etcd revision, beside it (store_etcd.c). */
+#define STATE_REVISION "store.rev"
 /* The editors' capsule files in server.state_dir: an overlay over capsule/. */
 #define STATE_CAPSULE "capsule"
 /* Fills in what depends on the command line: the public ports from the first
@@ -567,6 +576,13 @@ char        *wire_str(struct wire *);
 void        *wire_fail(struct wire *, const char *why);
 
 /* ---------------------------------------------------------------- editchan.c */
+/* chunk.c: where a file stored in etcd is cut into parts, by its content
+ * (so that versions share the parts an edit left alone). ends[i]: the end of
+ * part i; the number of parts, or 0 when more than max would be needed. */
+#define CHUNK_PART_MAX (512u << 10)
+size_t chunk_avg(size_t n);
+size_t chunk_cut(const unsigned char *p, size_t n, size_t *ends, size_t max);
+
 /*
  * A frame between a worker and the master: a request (code CHAN_STORE or
  * CHAN_READ; parts: path, mime, body) or its reply (code: the Gemini status;
@@ -576,7 +592,9 @@ void        *wire_fail(struct wire *, const char *why);
 /* The largest part of a frame: an upload (server.max_upload, at most this),
  * or a stored dataset sent back to an editor. */
 #define CHAN_MAX   (256u * 1024 * 1024)
-enum { CHAN_STORE = 1, CHAN_READ = 2 };
+/* CHAN_AUDIT: editing process to store process (etcd), an audit record
+ * (parts: path, the line). */
+enum { CHAN_STORE = 1, CHAN_READ = 2, CHAN_AUDIT = 3 };
 struct chan_msg {
 	uint32_t             id, code;
 	char                 fp[65];
@@ -706,6 +724,14 @@ void  log_init(const char *access_log, int anonymise, int worker_id);
 char *log_escape(const char *s, size_t len);
 /* The access log's descriptor (2, or a file's; -1: off), kept by children. */
 int   log_access_fd(void);
+/* statefile.c: the whole of fd / of file NAME in folder dirfd (0, -1 with
+ * errno); data whole and fsync'd in a new file NAME (removed on failure);
+ * folder NAME in dirfd (made first when make). */
+int   sf_read_fd(int fd, struct buf *out);
+int   sf_read_at(int dirfd, const char *name, struct buf *out);
+int   sf_write_new(int dirfd, const char *name, const void *data, size_t len,
+	    int mode);
+int   sf_open_dir(int dirfd, const char *name, int make);
 /* util.c: in a new child, every descriptor closed but 0, 1, 2, the access
  * log and keep[0..n-1] (at most 7): no process holds another's channels (a
  * builder the key process's, an editing process a listening socket). */
@@ -788,7 +814,12 @@ typedef int (*server_reload_fn)(void *arg, struct server_gen *out);
  * and stores uploads in server.state_dir, and tells the master over ctl
  * (SOCK_SEQPACKET, struct ed_ctl) when one is stored. Returns its exit
  * status. */
-enum { ED_WORKER = 1, ED_STORED, ED_LIVE, ED_FAILED, ED_RETIRE };
+enum { ED_WORKER = 1, ED_STORED, ED_LIVE, ED_FAILED, ED_RETIRE,
+	/* master to editing process: a channel to the store process (etcd) */
+	ED_STORE,
+	/* the store process (store_etcd.c) and the master: an editing
+	 * process's channel (SCM_RIGHTS); the first read done; etcd changed */
+	ST_EDITOR, ST_READY, ST_CHANGED };
 struct ed_ctl {
 	uint32_t  type;   /* ED_WORKER: a worker's channel, as SCM_RIGHTS */
 	uint32_t  tag;    /* ED_STORED, and the ED_LIVE/ED_FAILED that answers */
@@ -816,6 +847,12 @@ void        build_cancel(struct build *);
 struct site *build_run(struct config *, const struct privs *, int reloading);
 int         editor_main(const struct config *, const struct site *,
 	    const struct privs *, int ctl);
+/* store_etcd.c: the store process (server.store), forked by the master at
+ * start: keeps the state folder a copy of etcd's, tells the master over ctl
+ * (SOCK_SEQPACKET, struct ed_ctl: ST_READY, ST_CHANGED), stores what the
+ * editing processes send on the channels the master hands it (ST_EDITOR).
+ * Returns its exit status. */
+int         store_main(const struct config *, const struct privs *, int ctl);
 
 /* master.c: binds the listeners, starts the workers and serves until
  * SIGTERM/SIGINT; SIGHUP calls reload and, when it succeeds, replaces the
@@ -880,7 +917,7 @@ int         sandbox_enter(const struct config *cfg, struct sandbox_board *,
  * and, where the kernel has Landlock, no file reached but those below the
  * folders fds[0..n-1], opened before (-1: skipped): the editor may write
  * below fds[0] (the state folder), the rest are read only. 0 or -1. */
-enum { SANDBOX_EDITOR = 1, SANDBOX_BUILDER };
+enum { SANDBOX_EDITOR = 1, SANDBOX_BUILDER, SANDBOX_STORE };
 int         sandbox_enter_role(const struct config *cfg, int role,
 	    const int *fds, size_t n);
 /* In the master, for a worker of slot (0-based) that ended: 1 and the call's

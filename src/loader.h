@@ -90,6 +90,10 @@ int     ld_check_hostname(const char *, const char **why);
  * and state_dir (srv may be NULL: the defaults). After the hostnames. */
 void    config_load_editing(struct loader *, const config_setting_t *srv);
 
+/* config_store.c: server.store (srv may be NULL: none, the state folder
+ * alone). */
+void    config_load_store(struct loader *, const config_setting_t *srv);
+
 /* config_network.c: the network group (the dataset) into ld->cfg->net. */
 void    config_load_network(struct loader *, const config_setting_t *net);
 
