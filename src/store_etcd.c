@@ -582,11 +582,14 @@ mirror_all(struct st *s, struct manifest *v, size_t n, int *changed)
 		return 0;
 	n_loc = local_versions(vfd, &loc);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		const char *name = v[i].key + 11;
+		const char *name;
 		struct buf b = { 0 };
 
-		if (strncmp(v[i].key, "m/versions/", 11) != 0 || !version_ok(name) ||
-		    bsearch(&name, loc, n_loc, sizeof(*loc), cmp_str) != NULL)
+		if (strncmp(v[i].key, "m/versions/", 11) != 0)
+			continue;
+		name = v[i].key + 11;
+		if (!version_ok(name) || (n_loc > 0 &&
+		    bsearch(&name, loc, n_loc, sizeof(*loc), cmp_str) != NULL))
 			continue;
 		if (strcmp(v[i].sha, s->ds_sha) == 0)
 			rc = mirror_version(s, name, NULL, 0, v[i].sha);
@@ -690,14 +693,17 @@ version_name(const char *who)
 /*
  * The transaction: compares (the caller's, then one per part: it is still
  * there), the puts. 1 stored (*rev: its revision), 0 a compare failed
- * (*cur: the dataset's revision now), -1 etcd unreachable (s->err).
+ * (*cur: the dataset's revision now), -1 etcd unreachable (s->err). mine,
+ * a key the puts make and nothing else does: when the compares fail
+ * because an earlier try of this same store did get through (its answer
+ * lost with a member), it is there, and the store is done.
  */
 static int
 txn(struct st *s, json_t *cmp, char (*parts)[65], size_t n, json_t *puts,
-    int64_t *rev, int64_t *cur)
+    const char *mine, int64_t *rev, int64_t *cur)
 {
 	char *dk = key(s, "m/dataset");
-	json_t *req, *resp, *kv;
+	json_t *req, *resp, *kv, *r;
 	int ok;
 
 	for (size_t i = 0; i < n; i++) {
@@ -706,23 +712,32 @@ txn(struct st *s, json_t *cmp, char (*parts)[65], size_t n, json_t *puts,
 		json_array_append_new(cmp, cmp_rev(pk, "CREATE", "GREATER", 0));
 		free(pk);
 	}
-	req = json_pack("{s:o,s:o,s:[{s:{s:o}}]}", "compare", cmp, "success", puts,
-	    "failure", "request_range", "key", etcd_str(dk));
+	req = json_pack("{s:o,s:o,s:[{s:{s:o}},{s:{s:o}}]}", "compare", cmp,
+	    "success", puts, "failure", "request_range", "key", etcd_str(dk),
+	    "request_range", "key", etcd_str(mine));
 	free(dk);
 	if (etcd_call(s->etcd, "/v3/kv/txn", req, &resp, s->err, sizeof(s->err)) == -1)
 		return -1;
 	ok = json_is_true(json_object_get(resp, "succeeded"));
 	*rev = etcd_int(json_object_get(json_object_get(resp, "header"), "revision"));
-	kv = json_array_get(json_object_get(json_object_get(json_array_get(
-	    json_object_get(resp, "responses"), 0), "response_range"), "kvs"), 0);
+	r = json_object_get(resp, "responses");
+	kv = json_array_get(json_object_get(json_object_get(json_array_get(r, 0),
+	    "response_range"), "kvs"), 0);
 	*cur = etcd_int(json_object_get(kv, "mod_revision"));
+	kv = json_array_get(json_object_get(json_object_get(json_array_get(r, 1),
+	    "response_range"), "kvs"), 0);
+	if (!ok && kv != NULL) {
+		*rev = etcd_int(json_object_get(kv, "mod_revision"));
+		ok = 1;
+	}
 	json_decref(resp);
 	return ok;
 }
 
+/* The put of an audit record; its key in *kout when kout is not NULL. */
 static json_t *
 audit_put(struct st *s, const char *fp, const char *path, size_t size,
-    int status, const char *meta)
+    int status, const char *meta, char **kout)
 {
 	struct timespec ts;
 	char stamp[48], *k, *v;
@@ -740,7 +755,10 @@ audit_put(struct st *s, const char *fp, const char *path, size_t size,
 	v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	op = op_put(k, v, strlen(v));
 	json_decref(j);
-	free(k);
+	if (kout != NULL)
+		*kout = k;
+	else
+		free(k);
 	free(v);
 	return op;
 }
@@ -857,9 +875,9 @@ store_dataset(struct st *s, const char *fp, int64_t base, const unsigned char *t
 		    cmp_rev(vk, "CREATE", "EQUAL", 0));
 		puts = json_pack("[o,o,o]", op_put(dk, mj, strlen(mj)),
 		    op_put(vk, mj, strlen(mj)), audit_put(s, fp, "/" STATE_DATASET,
-		    len, 30, name));
+		    len, 30, name, NULL));
 		free(mj);
-		if ((r = txn(s, cmp, parts, n, puts, &rev, &cur)) != 0 || cur != base)
+		if ((r = txn(s, cmp, parts, n, puts, vk, &rev, &cur)) != 0 || cur != base)
 			break;
 	}
 	if (r == 1) {
@@ -908,15 +926,18 @@ store_capsule(struct st *s, const char *fp, const char *path,
 	ck = xasprintf("%sm/capsule%s", s->pfx, path);
 	for (int tries = 0; tries < STORE_TRIES; tries++) {
 		json_t *puts;
+		char *ak = NULL;
 
 		free(parts);
 		if ((r = put_parts(s, body, len, &parts, &n)) < 0)
 			break;
 		mj = manifest_json(len, sha, parts, n, NULL);
 		puts = json_pack("[o,o]", op_put(ck, mj, strlen(mj)),
-		    audit_put(s, fp, path, len, 30, "stored"));
+		    audit_put(s, fp, path, len, 30, "stored", &ak));
 		free(mj);
-		if ((r = txn(s, json_array(), parts, n, puts, &rev, &cur)) != 0)
+		r = txn(s, json_array(), parts, n, puts, ak, &rev, &cur);
+		free(ak);
+		if (r != 0)
 			break;
 	}
 	if (r == 1) {
@@ -981,7 +1002,7 @@ seed(struct st *s)
 		puts = json_pack("[o,o]", op_put(dk, mj, strlen(mj)),
 		    op_put(vk, mj, strlen(mj)));
 		free(mj);
-		r = txn(s, cmp, parts, n, puts, &rev, &cur);
+		r = txn(s, cmp, parts, n, puts, vk, &rev, &cur);
 	}
 	if (r == 1)
 		log_info("store: etcd seeded under %s with this instance's dataset "
@@ -1182,7 +1203,7 @@ chan_request(struct st *s, struct schan *c, const struct chan_msg *m)
 		json_t *w, *op, *resp = NULL;
 
 		if (sscanf(line, "%d %lu %n", &st, &size, &off) >= 2 && s->online) {
-			w = audit_put(s, m->fp, path, size, st, line + off);
+			w = audit_put(s, m->fp, path, size, st, line + off, NULL);
 			op = json_incref(json_object_get(w, "request_put"));
 			json_decref(w);
 			etcd_call(s->etcd, "/v3/kv/put", op, &resp, s->err, sizeof(s->err));

@@ -62,7 +62,8 @@ next_port() {
 
 # write_conf FILE [SETTINGS...]: a test config that includes the default dataset; each
 # extra argument is a line inside the server group (e.g. 'request_timeout = 1.0;').
-# Sets GEM_PORT and GOPH_PORT (free ports, also in the config) unless already set.
+# Sets GEM_PORT and GOPH_PORT (free ports, also in the config) unless already set;
+# GEM_PUBLIC, when set, is the Gemini port the pages and redirects name (a proxy's).
 write_conf() {
 	local f=$1; shift
 	: "${GEM_PORT:=$(free_port)}" "${GOPH_PORT:=$(free_port)}"
@@ -71,7 +72,7 @@ write_conf() {
 	{
 		echo "server = {"
 		echo "  hostnames = [ \"localhost\" ];"
-		echo "  gemini = { listen = [ \"127.0.0.1:$GEM_PORT\" ]; };"
+		echo "  gemini = { listen = [ \"127.0.0.1:$GEM_PORT\" ];${GEM_PUBLIC:+ port = $GEM_PUBLIC;} };"
 		echo "  gopher = { listen = [ \"127.0.0.1:$GOPH_PORT\" ]; };"
 		echo "  cert_dir = \"$T/certs\";"
 		echo "  capsule = \"${CAPSULE:-$ROOT/capsule}\";"
@@ -156,7 +157,7 @@ workers_of() {
 	for p in $(pgrep -P "$1"); do
 		# the key process, the editing process and the builder have names
 		# of their own (kilnet-keys, kilnet-edit, kilnet-build)
-		case $(cat "/proc/$p/comm" 2>/dev/null) in kilnet-keys|kilnet-edit|kilnet-build) ;; *) echo "$p" ;; esac
+		case $(cat "/proc/$p/comm" 2>/dev/null) in kilnet-keys|kilnet-edit|kilnet-build|kilnet-store) ;; *) echo "$p" ;; esac
 	done
 }
 # keyproc_of PID: the key process of the master PID.
