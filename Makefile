@@ -26,7 +26,7 @@ PKGS      = libevent libevent_openssl openssl libconfig libseccomp jansson
 # Debian packages the build, the tests and make run need.
 DEB_PKGS  = gcc make pkg-config libevent-dev libssl-dev libconfig-dev libseccomp-dev \
             libunistring-dev libjansson-dev openssl curl lynx procps iproute2 mandoc haproxy \
-            libxml2-utils amfora tmux python3
+            libxml2-utils amfora tmux python3 etcd-server etcd-client
 # What make deb and make deb-check need besides.
 DEB_BUILD_PKGS = debhelper dpkg-dev lintian devscripts
 PREFIX   ?= /usr/local

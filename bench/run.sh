@@ -718,4 +718,8 @@ echo
 say "wire: bytes per view in network namespaces"
 bash "$ROOT/bench/wire.sh" | sed '1{/^$/d}'
 echo
+# Several instances (issue 21): its own etcd cluster and servers.
+say "store: an edit through one instance, live on the other"
+bash "$ROOT/bench/store.sh"
+echo
 say "done in $(( $(date +%s) - T0 )) s"

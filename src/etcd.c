@@ -33,9 +33,9 @@
 /* A call's limit: a live member answers a put in milliseconds; one that has
  * lost its quorum never does. */
 #define ETCD_CALL_MS   2000
-/* The largest answer taken: a part is at most STORE_PART_MAX (store_etcd.c)
- * in base64, a listing of keys far less. */
-#define ETCD_ANSWER_MAX (8u << 20)
+/* The largest answer taken: a store process's read asks at most 8 parts of
+ * CHUNK_PART_MAX (4 MiB, 5.4 MiB in base64); a listing of keys far less. */
+#define ETCD_ANSWER_MAX (16u << 20)
 
 struct endpoint {
 	char     *url;       /* as configured, for messages */
@@ -357,6 +357,10 @@ add_headers(struct evhttp_request *r, const struct endpoint *ep, const char *bod
 		snprintf(host, sizeof(host), "%s:%u", ep->host, ep->port);
 	evhttp_add_header(h, "Host", host);
 	evhttp_add_header(h, "Content-Type", "application/json");
+	/* A member without a leader says so at once (503 "no leader"), and
+	 * ends a watch: the next member is asked, instead of a wait of
+	 * seconds for a request that cannot be served. */
+	evhttp_add_header(h, "Grpc-Metadata-hasleader", "true");
 	evbuffer_add(evhttp_request_get_output_buffer(r), body, n);
 }
 

@@ -58,6 +58,10 @@
 #define RETRY_MS       1000
 /* A store that lost a part to a concurrent clean-up writes it again. */
 #define STORE_TRIES    3
+/* Parts a request: etcd takes at most 1.5 MiB of keys and values in one
+ * (--max-request-bytes); an answer is not bounded so. */
+#define PUT_BATCH      (1u << 20)
+#define FETCH_BATCH    8
 #define STATE_VERSIONS "versions"
 #define STATE_LOCAL    "versions-local"
 
@@ -291,45 +295,57 @@ read_manifests(struct st *s, struct manifest **out, size_t *n, int64_t *rev)
 }
 
 /* A manifest's file, whole and checked: each part by its name, the whole by
- * its SHA-256. 0, or -1 with s->err. */
+ * its SHA-256. The parts come FETCH_BATCH to a request (a transaction of
+ * ranges, a read); they are named by their content, so any member's copy
+ * will do. 0, or -1 with s->err. */
 static int
 fetch(struct st *s, const struct manifest *m, struct buf *out)
 {
-	for (size_t i = 0; i < m->n_parts; i++) {
-		char *k = xasprintf("%sb/%s", s->pfx, m->parts[i]), sha[65];
-		json_t *kvs;
-		unsigned char *v = NULL;
-		size_t n = 0;
-		int rc = range(s, k, NULL, 0, &kvs, NULL);
+	char sha[65];
 
-		free(k);
-		if (rc == -1)
-			return -1;
-		if (json_array_size(kvs) == 1)
-			v = etcd_unbytes(json_object_get(json_array_get(kvs, 0), "value"), &n);
-		json_decref(kvs);
-		if (v != NULL)
-			sha256_hex(v, n, sha);
-		if (v == NULL || strcmp(sha, m->parts[i]) != 0) {
-			snprintf(s->err, sizeof(s->err), "%s: part %s is missing or "
-			    "damaged", m->key, m->parts[i]);
-			free(v);
-			return -1;
+	for (size_t i = 0; i < m->n_parts; i += FETCH_BATCH) {
+		size_t n = m->n_parts - i < FETCH_BATCH ? m->n_parts - i : FETCH_BATCH;
+		json_t *ops = json_array(), *req, *resp, *r;
+
+		for (size_t j = 0; j < n; j++) {
+			char *k = xasprintf("%sb/%s", s->pfx, m->parts[i + j]);
+
+			json_array_append_new(ops, json_pack("{s:{s:o,s:b}}",
+			    "request_range", "key", etcd_str(k), "serializable", 1));
+			free(k);
 		}
-		buf_add(out, v, n);
-		free(v);
+		req = json_pack("{s:o}", "success", ops);
+		if (etcd_call(s->etcd, "/v3/kv/txn", req, &resp, s->err,
+		    sizeof(s->err)) == -1)
+			return -1;
+		r = json_object_get(resp, "responses");
+		for (size_t j = 0; j < n; j++) {
+			json_t *kv = json_array_get(json_object_get(json_object_get(
+			    json_array_get(r, j), "response_range"), "kvs"), 0);
+			size_t len = 0;
+			unsigned char *v = etcd_unbytes(json_object_get(kv, "value"), &len);
+
+			if (v != NULL)
+				sha256_hex(v, len, sha);
+			if (v == NULL || strcmp(sha, m->parts[i + j]) != 0) {
+				snprintf(s->err, sizeof(s->err), "%s: part %s is missing "
+				    "or damaged", m->key, m->parts[i + j]);
+				free(v);
+				json_decref(resp);
+				return -1;
+			}
+			buf_add(out, v, len);
+			free(v);
+		}
+		json_decref(resp);
 	}
 	if (out->data == NULL)
 		buf_add(out, "", 0);
-	{
-		char sha[65];
-
-		sha256_hex(out->data, out->len, sha);
-		if (strcmp(sha, m->sha) != 0 || out->len != m->size) {
-			snprintf(s->err, sizeof(s->err), "%s: its parts do not make "
-			    "the file it names", m->key);
-			return -1;
-		}
+	sha256_hex(out->data, out->len, sha);
+	if (strcmp(sha, m->sha) != 0 || out->len != m->size) {
+		snprintf(s->err, sizeof(s->err), "%s: its parts do not make the file "
+		    "it names", m->key);
+		return -1;
 	}
 	return 0;
 }
@@ -616,6 +632,19 @@ mirror_all(struct st *s, struct manifest *v, size_t n, int *changed)
 
 /* ----------------------------------------------------------------- writes */
 
+/* The puts in ops, as one request; ops emptied. */
+static int
+put_batch(struct st *s, json_t *ops, size_t *batched)
+{
+	json_t *req = json_pack("{s:O}", "success", ops), *resp = NULL;
+	int rc = etcd_call(s->etcd, "/v3/kv/txn", req, &resp, s->err, sizeof(s->err));
+
+	json_decref(resp);
+	json_array_clear(ops);
+	*batched = 0;
+	return rc;
+}
+
 /* The parts of text stored (those etcd lacks), their names in *parts. */
 static int
 put_parts(struct st *s, const unsigned char *text, size_t len,
@@ -623,7 +652,8 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 {
 	size_t ends[PARTS_MAX + 1], k, start = 0;
 	char *bk = key(s, "b/"), *bend = etcd_prefix_end(bk);
-	json_t *have = NULL, *kv;
+	json_t *have = NULL, *kv, *ops;
+	size_t batched = 0;
 	int rc = 0;
 
 	*parts = NULL;
@@ -642,14 +672,17 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 		return -1;
 	}
 	*parts = xcalloc(k + 1, sizeof(**parts));
+	ops = json_array();
 	for (size_t i = 0; i < k && rc == 0; i++) {
-		char *pk, *name;
-		size_t j;
+		char *name;
+		size_t j, plen = ends[i] - start;
 		int found = 0;
-		json_t *resp;
 
-		sha256_hex(text + start, ends[i] - start, (*parts)[i]);
-		pk = xasprintf("%s%s", bk, (*parts)[i]);
+		sha256_hex(text + start, plen, (*parts)[i]);
+		/* A part the file has twice is written once (a key twice in
+		 * one transaction is refused). */
+		for (j = 0; j < i && !found; j++)
+			found = strcmp((*parts)[j], (*parts)[i]) == 0;
 		json_array_foreach(have, j, kv) {
 			if ((name = kv_name(s, kv)) != NULL) {
 				found = strcmp(name + 2, (*parts)[i]) == 0;
@@ -658,17 +691,22 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 			if (found)
 				break;
 		}
+		/* The parts etcd lacks, PUT_BATCH bytes to a request (each
+		 * request is one commit on every member). */
 		if (!found) {
-			json_t *req = json_pack("{s:o,s:o}", "key", etcd_str(pk), "value",
-			    etcd_bytes(text + start, ends[i] - start));
+			char *pk = xasprintf("%s%s", bk, (*parts)[i]);
 
-			rc = etcd_call(s->etcd, "/v3/kv/put", req, &resp, s->err,
-			    sizeof(s->err));
-			json_decref(resp);
+			if (batched + plen > PUT_BATCH)
+				rc = put_batch(s, ops, &batched);
+			json_array_append_new(ops, op_put(pk, text + start, plen));
+			batched += plen;
+			free(pk);
 		}
-		free(pk);
 		start = ends[i];
 	}
+	if (rc == 0 && json_array_size(ops) > 0)
+		rc = put_batch(s, ops, &batched);
+	json_decref(ops);
 	json_decref(have);
 	free(bk);
 	free(bend);
@@ -842,6 +880,31 @@ collect_parts(struct st *s)
 	free(bend);
 }
 
+/* Deletes of the oldest versions, so that with one more there are at most
+ * VERSIONS_KEPT, appended to ops. 0, or -1 with s->err. */
+static int
+old_versions(struct st *s, json_t *ops)
+{
+	char *k = key(s, "m/versions/"), *end = etcd_prefix_end(k);
+	json_t *kvs, *kv;
+	size_t i, n;
+	int rc = range(s, k, end, 1, &kvs, NULL);
+
+	free(k);
+	free(end);
+	if (rc == -1)
+		return -1;
+	n = json_array_size(kvs);
+	json_array_foreach(kvs, i, kv) {
+		if (i + VERSIONS_KEPT >= n + 1)
+			break;
+		json_array_append_new(ops, json_pack("{s:{s:O}}",
+		    "request_delete_range", "key", json_object_get(kv, "key")));
+	}
+	json_decref(kvs);
+	return 0;
+}
+
 /*
  * A dataset upload, checked by the editing process, based on revision base
  * (-1: the copy's). Returns the Gemini status and *meta: 30 stored (and in
@@ -877,6 +940,16 @@ store_dataset(struct st *s, const char *fp, int64_t base, const unsigned char *t
 		    op_put(vk, mj, strlen(mj)), audit_put(s, fp, "/" STATE_DATASET,
 		    len, 30, name, NULL));
 		free(mj);
+		/* The oldest versions past the limit go in the same step: no
+		 * instance ever sees more than VERSIONS_KEPT. The list cannot
+		 * change meanwhile: only a dataset store changes it, and the
+		 * dataset's revision is compared. */
+		if (old_versions(s, puts) == -1) {
+			json_decref(cmp);
+			json_decref(puts);
+			r = -1;
+			break;
+		}
 		if ((r = txn(s, cmp, parts, n, puts, vk, &rev, &cur)) != 0 || cur != base)
 			break;
 	}

@@ -17,7 +17,8 @@
 #   etcd_cluster_resume            every stopped or killed member again; waits healthy
 #   etcd_wait_healthy [SECONDS [I...]]   every member, or those named, healthy
 #   etcdctl_ ARGS...               etcdctl with the endpoints and kilnet's certificate
-#   etcd_api PATH [JSON [I]]       curl POST of JSON to /v3/PATH (the JSON gateway) of
+#   etcd_api PATH [JSON [I [CURL-OPTIONS...]]]
+#                                  curl POST of JSON to /v3/PATH (the JSON gateway) of
 #                                  member I (1), the answer on stdout
 #   etcd_b64 STRING                base64 of STRING, as the gateway wants keys and values
 #
@@ -33,7 +34,9 @@
 # start: DIR=$T puts them in the runner's report of a failed test).
 #
 # The members run on short raft timers (ETCD_HEARTBEAT_MS, 25; ETCD_ELECTION_MS,
-# 250): a new cluster is healthy 0.3 s after the start, a stopped one about 1 s
+# 250) with --pre-vote (without it, a member back from a stop could bump the term,
+# unseat a fresh leader and lose its own start for 5 s): a new cluster is healthy
+# 0.5 to 1.2 s after etcd_cluster_start (with certificates), a stopped one 0.2 s
 # after etcd_cluster_resume. The members are killed (SIGKILL) when the shell that
 # started them exits: by an EXIT trap (a trap the test set before is kept, and run
 # after it), and besides each runs under setpriv --pdeathsig KILL (killed when that
@@ -44,8 +47,9 @@
 #
 # A write sent just after the leader was killed is lost with it: the follower that
 # takes it forwards it to the dead leader, and it times out (etcdctl: "context
-# deadline exceeded" after 5 s) although a new leader is there 0.3 s later. A test
-# that kills the leader waits first: etcd_wait_healthy 10 $(etcd_running).
+# deadline exceeded" after 5 s; the gateway: 503 "etcdserver: request timed out"
+# after 5.5 s) although a new leader is there 0.3 s later. A test that kills the
+# leader waits first: etcd_wait_healthy 10 $(etcd_running).
 
 ETCD_HEARTBEAT_MS=${ETCD_HEARTBEAT_MS:-25}
 ETCD_ELECTION_MS=${ETCD_ELECTION_MS:-250}
@@ -78,11 +82,13 @@ etcd_certs() {
 	authorityKeyIdentifier = keyid
 	EOF
 	local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-	openssl req -x509 -config "$c" -extensions ca "${ec[@]}" -days 3650 \
-		-subj "/CN=kilnet test etcd CA" -keyout "$d/etcd-ca.key" -out "$d/etcd-ca.crt" 2>"$d/etcd-openssl.err" &&
-	_etcd_leaf "$d" etcd-member member "/CN=etcd" &&
-	_etcd_leaf "$d" kilnet-etcd client "/CN=kilnet" ||
-		{ cat "$d/etcd-openssl.err"; fail "etcd_certs: openssl failed"; return 1; }
+	if ! { openssl req -x509 -config "$c" -extensions ca "${ec[@]}" -days 3650 \
+		-subj "/CN=kilnet test etcd CA" -keyout "$d/etcd-ca.key" -out "$d/etcd-ca.crt" \
+		2>"$d/etcd-openssl.err" &&
+	    _etcd_leaf "$d" etcd-member member "/CN=etcd" &&
+	    _etcd_leaf "$d" kilnet-etcd client "/CN=kilnet"; }; then
+		cat "$d/etcd-openssl.err"; fail "etcd_certs: openssl failed"; return 1
+	fi
 	chmod 600 "$d"/*.key
 }
 
@@ -92,7 +98,7 @@ _etcd_leaf() {
 	openssl req -new -config "$d/etcd-openssl.cnf" "${ec[@]}" -subj "$4" \
 		-keyout "$d/$2.key" -out "$d/$2.csr" 2>>"$d/etcd-openssl.err" &&
 	openssl x509 -req -in "$d/$2.csr" -CA "$d/etcd-ca.crt" -CAkey "$d/etcd-ca.key" \
-		-set_serial "0x$(openssl rand -hex 8)" -days 3650 -sha256 \
+		-set_serial "$((RANDOM << 30 | RANDOM << 15 | RANDOM))" -days 3650 -sha256 \
 		-extfile "$d/etcd-openssl.cnf" -extensions "$3" -out "$d/$2.crt" 2>>"$d/etcd-openssl.err" &&
 	rm -f "$d/$2.csr"
 }
@@ -102,7 +108,7 @@ _etcd_leaf() {
 # flags are given to each member (on restarts too), e.g. --max-txn-ops=256.
 etcd_cluster_start() {
 	local d=$1 n=${2:-3} i p
-	[ $# -ge 2 ] && shift 2 || shift $#
+	shift $(($# < 2 ? $# : 2))
 	_etcd_flags=("$@")
 	[[ $n =~ ^[1-9]$ ]] || { fail "etcd_cluster_start: N is 1 to 9, not $n"; return 1; }
 	mkdir -p "$d" || return 1
@@ -110,7 +116,7 @@ etcd_cluster_start() {
 	[ -f "$d/kilnet-etcd.crt" ] || etcd_certs "$d" || return 1
 	export ETCD_DIR=$d ETCD_N=$n ETCD_CACERT=$d/etcd-ca.crt ETCD_CERT=$d/kilnet-etcd.crt \
 		ETCD_KEY=$d/kilnet-etcd.key ETCD_ENDPOINTS=
-	_etcd_cluster= _etcd_token=kilnet-$$-$RANDOM$RANDOM
+	_etcd_cluster='' _etcd_token=kilnet-$$-$RANDOM$RANDOM
 	for i in $(seq 1 "$n"); do
 		p=$(free_port); export "ETCD_URL_$i=https://127.0.0.1:$p"
 		p=$(free_port); export "ETCD_PEER_URL_$i=https://127.0.0.1:$p"
@@ -119,14 +125,32 @@ etcd_cluster_start() {
 		rm -rf "$d/etcd$i.data"; : >"$d/etcd$i.log"
 	done
 	_etcd_trap
-	for i in $(seq 1 "$n"); do _etcd_launch "$i" new || return 1; done
+	# One after the other: a new member first asks its peers whether the cluster is
+	# there already, and a peer that listens but does not serve yet (doing the same)
+	# holds that question for 2 s.
+	for i in $(seq 1 "$n"); do _etcd_launch "$i" new && _etcd_wait_serving "$i" || return 1; done
 	etcd_wait_healthy 20
+}
+
+# _etcd_log I: member I's log since its last start.
+_etcd_log() { tac "$ETCD_DIR/etcd$1.log" | sed '/^--- .* start (/q' | tac; }
+
+# _etcd_wait_serving I: until member I's log says it serves its ports (5 s at most).
+_etcd_wait_serving() {
+	local _ pid; pid=$(_etcd_pid "$1")
+	for _ in $(seq 1 250); do
+		_etcd_log "$1" | grep -q 'now serving peer/client' && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.02
+	done
+	tail -n 5 "$ETCD_DIR/etcd$1.log"
+	fail "etcd member $1 does not serve"; return 1
 }
 
 _etcd_url() { local v=ETCD_URL_$1; echo "${!v}"; }
 # etcd_running: the numbers of the members that run, on one line ("1 3").
 etcd_running() {
-	local i l=
+	local i l=''
 	for i in $(seq 1 "${ETCD_N:-0}"); do [ -z "$(_etcd_pid "$i")" ] || l+=${l:+ }$i; done
 	echo "$l"
 }
@@ -164,10 +188,20 @@ _etcd_launch() {
 # one of them exited. A member that is not ready yet holds the request until its
 # timeout: that starts at 250 ms and doubles on each failure up to 2 s.
 etcd_wait_healthy() {
-	local secs=${1:-10} eps= i pid end ms=250; shift $(($# > 0 ? 1 : 0))
+	local secs=${1:-10} eps='' i pid end ms=250; shift $(($# > 0 ? 1 : 0))
 	[ $# -gt 0 ] || set -- $(seq 1 "$ETCD_N")
 	for i in "$@"; do eps+=${eps:+,}$(_etcd_url "$i"); done
 	end=$(( ${EPOCHREALTIME/[.,]/} + secs * 1000000 ))
+	# first until each says it serves clients (since its last start): a request
+	# to a member that is not ready waits, and etcdctl's retries back off
+	for i in "$@"; do
+		while ! _etcd_log "$i" | grep -q 'serving client traffic'; do
+			pid=$(_etcd_pid "$i")
+			if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+			[ "${EPOCHREALTIME/[.,]/}" -lt "$end" ] || break
+			sleep 0.02
+		done
+	done
 	while :; do
 		_etcdctl "$eps" --dial-timeout=${ms}ms --command-timeout=${ms}ms endpoint health \
 			>"$ETCD_DIR/.health" 2>&1 && return 0
@@ -231,9 +265,9 @@ _etcd_term() {
 }
 # _etcd_reap I SECONDS: waits for member I to end, SIGKILL after SECONDS.
 _etcd_reap() {
-	local pid t; pid=$(_etcd_pid "$1")
+	local pid _; pid=$(_etcd_pid "$1")
 	[ -n "$pid" ] || return 0
-	for t in $(seq 1 $(($2 * 20))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	for _ in $(seq 1 $(($2 * 20))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	if kill -0 "$pid" 2>/dev/null; then
 		echo "etcd member $1 did not stop on SIGTERM in $2 s: killed"
 		kill -KILL "$pid" 2>/dev/null || true
@@ -268,45 +302,49 @@ etcd_cluster_resume() {
 	etcd_wait_healthy 20
 }
 
-# etcd_api PATH [JSON [I]]: POST JSON ({} by default) to member I's (1)
-# https://.../v3/PATH as kilnet; the body on stdout. Extra curl options in
-# ETCD_CURL_OPTS (an array is not exported: a word list).
+# etcd_api PATH [JSON [I [CURL-OPTIONS...]]]: POST of JSON ({} by default) to
+# https://.../v3/PATH on member I (1), as kilnet; the body on stdout, and the status
+# of curl (its --max-time is ETCD_CURL_TIMEOUT, 10 s). The gateway takes keys and
+# values in base64 (etcd_b64), and answers int64 values as strings.
 etcd_api() {
-	local url body=${2:-}; url=$(_etcd_url "${3:-1}")
+	local path=$1 body=${2:-} i=${3:-1} url
+	shift $(($# < 3 ? $# : 3))
 	[ -n "$body" ] || body='{}'
-	# shellcheck disable=SC2086
+	url=$(_etcd_url "$i")
 	curl -sS --max-time "${ETCD_CURL_TIMEOUT:-10}" --cacert "$ETCD_CACERT" \
-		--cert "$ETCD_CERT" --key "$ETCD_KEY" ${ETCD_CURL_OPTS:-} \
-		-H 'Content-Type: application/json' -X POST --data-binary "$body" "$url/v3/$1"
+		--cert "$ETCD_CERT" --key "$ETCD_KEY" -H 'Content-Type: application/json' \
+		"$@" --data-binary "$body" "$url/v3/$path"
 }
 
 # etcd_b64 STRING: STRING in base64, on one line.
 etcd_b64() { printf '%s' "$1" | base64 -w0; }
 
 # The EXIT trap: the members killed (SIGKILL: their data is scratch, and a SIGTERM
-# costs a second or more), then the trap that was there before, with the same $?. In a ( ) subshell, bash's trap -p
-# shows the parent's traps until this shell sets one: a reset of a trap nobody uses
-# (SIGRTMAX) first, so that only this shell's own EXIT trap is kept (the runner's
-# rm -rf of the scratch folder is the parent's).
+# costs a second or more), then the trap that was there before, with the same $?.
+# In a ( ) subshell, bash's trap -p shows the parent's traps until this shell sets
+# one: a reset of a trap nobody uses (SIGRTMAX) first, so that only this shell's own
+# EXIT trap is kept (the runner's rm -rf of the scratch folder is the parent's, and
+# must not run at the end of a test).
 _etcd_trap() {
 	local prev save
 	save=$(trap -p SIGRTMAX); trap - SIGRTMAX; [ -z "$save" ] || eval "$save"
 	prev=$(trap -p EXIT)
 	[[ $prev == *_etcd_on_exit* ]] && return 0
 	if [ -n "$prev" ]; then
-		eval "local words=($prev)"
-		# shellcheck disable=SC2154
+		local -a words; eval "words=($prev)"
 		_etcd_prev_trap=${words[2]}
 	else
 		_etcd_prev_trap=
 	fi
-	trap '_etcd_on_exit; eval "$_etcd_prev_trap"' EXIT
+	# set +e: the test's set -e would end the trap at the first command that fails
+	# shellcheck disable=SC2154
+	trap '_etcd_rc=$?; set +e; _etcd_on_exit; _etcd_return $_etcd_rc; eval "$_etcd_prev_trap"' EXIT
 }
 _etcd_on_exit() {
-	local rc=$? i pid
+	local i pid
 	for i in $(seq 1 "${ETCD_N:-0}"); do
 		pid=$(_etcd_pid "$i")
-		[ -z "$pid" ] || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
+		[ -z "$pid" ] || { kill -KILL "$pid"; wait "$pid"; } 2>/dev/null
 	done
-	return $rc
 }
+_etcd_return() { return "$1"; }

@@ -12,8 +12,11 @@
 
 . "$ROOT/tests/etcd.sh"
 
-# How long a change through one instance may take to be live on the other.
-STORE_LIVE_S=${STORE_LIVE_S:-1}
+# How long a test waits for a change through one instance to be live on the other.
+# It takes about 40 ms on loopback; the issue's bound, a second, is checked by make
+# bench (bench/store.sh), not here: beside the other tests and the sanitizer build it
+# can take longer, and that is not a fault.
+STORE_LIVE_S=${STORE_LIVE_S:-10}
 
 # st_setup [ETCD-FLAGS...]: the cluster, the editor's certificate and the datasets
 # (tit_setup: $T/network.conf, $T/w/new.conf with a 12th council).
@@ -305,14 +308,39 @@ test_store_haproxy_same_network() {
 		--file "$T/w/new.conf" >"$T/w/up" 2>&1 || true
 	expect_eq "stored through haproxy" "30 gemini://localhost:$hg/members/testshire.gmi" \
 		"$(tit_head "$T/w/up")" || { kill "$hp"; return 1; }
+	st_until "$STORE_LIVE_S" eval 'st_has_member a testshire && st_has_member b testshire' >/dev/null ||
+		{ kill "$hp"; fail "not live on both"; return 1; }
 	local i n=0
 	for i in $(seq 1 8); do
 		"$TESTBIN/titan" --port "$hg" --url "gemini://localhost:$hg/members/" >"$T/w/h$i" 2>/dev/null || true
 		grep -q '=> /members/testshire.gmi ' "$T/w/h$i" && n=$((n + 1))
-		[ $i = 2 ] && sleep "$STORE_LIVE_S"
 	done
 	kill "$hp"
-	# The first two: at once (one of them may come before the other instance
-	# is live); after STORE_LIVE_S, every one.
-	[ "$n" -ge 7 ] || fail "only $n of 8 requests through haproxy list testshire"
+	expect_eq "requests through haproxy that list testshire" 8 "$n"
+}
+
+# 22 uploads, through a and b in turn: etcd keeps the last 20 versions, each
+# instance's /versions/ lists those 20, and no part outlives every version that
+# named it.
+test_store_versions_kept() {
+	st_setup || return 1
+	st_start a && st_start b || return 1
+	local i via=a
+	for i in $(seq 1 22); do
+		tit_add_member "$T/network.conf" "$T/w/v$i.conf" "edit$i" "Edit $i County Council"
+		st_upload "$via" "$T/w/r$i" /network.conf "$T/w/v$i.conf"
+		expect_contains "upload $i through $via" "$(tit_head "$T/w/r$i")" "30 " || { cat "$T/$via.log"; return 1; }
+		# The next one is based on what the other instance serves.
+		[ $via = a ] && via=b || via=a
+		st_until "$STORE_LIVE_S" st_has_member "$via" "edit$i" >/dev/null || fail "edit $i not live on $via" || return 1
+	done
+	expect_eq "versions in etcd" 20 "$(etcdctl_ get --prefix /kilnet/m/versions/ --keys-only | grep -c .)" || return 1
+	local n
+	for n in a b; do
+		st_get_ed $n "$T/w/vl-$n" /versions/
+		expect_eq "versions listed by $n" 20 "$(grep -c '^=> /versions/' "$T/w/vl-$n")" || return 1
+		expect_eq "files in $n's versions/" 20 "$(ls "$T/state-$n/versions" | wc -l)" || return 1
+	done
+	grep -q -- '-seed\.conf' "$T/w/vl-a" && fail "the seed outlived 20 newer versions" && return 1
+	expect_eq "parts in etcd (one a version)" 20 "$(etcdctl_ get --prefix /kilnet/b/ --keys-only | grep -c .)"
 }
