@@ -996,6 +996,21 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		}
 		diag_clear(&d);
 	}
+	/* Blocked from here, before the first socket listens: a client that
+	 * sees the port open may signal at once, and a signal arriving before a
+	 * loop can take it waits (started in the background by a shell, kilnet
+	 * inherits SIGINT ignored: unblocked, it would be lost). SIGUSR2
+	 * (retire) is only for workers: blocked so that one sent to a worker
+	 * still starting waits for its handler. */
+	sigemptyset(&wait_set);
+	sigaddset(&wait_set, SIGTERM);
+	sigaddset(&wait_set, SIGINT);
+	sigaddset(&wait_set, SIGCHLD);
+	sigaddset(&wait_set, SIGHUP);
+	block = wait_set;
+	sigaddset(&block, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &block, &oldmask);
+	m.sigfd = signalfd(-1, &wait_set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if ((m.limits = ratelimit_table_new()) == NULL ||
 	    (m.board = sandbox_board_new()) == NULL ||
 	    lsocks_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
@@ -1013,18 +1028,6 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		return 1;
 	}
 	m.n_slots = slots_for(g->cfg);
-	/* Blocked from here: a signal arriving before a loop can take it waits.
-	 * SIGUSR2 (retire) is only for workers: blocked so that one sent to a
-	 * worker still starting waits for its handler. */
-	sigemptyset(&wait_set);
-	sigaddset(&wait_set, SIGTERM);
-	sigaddset(&wait_set, SIGINT);
-	sigaddset(&wait_set, SIGCHLD);
-	sigaddset(&wait_set, SIGHUP);
-	block = wait_set;
-	sigaddset(&block, SIGUSR2);
-	sigprocmask(SIG_BLOCK, &block, &oldmask);
-	m.sigfd = signalfd(-1, &wait_set, SFD_CLOEXEC | SFD_NONBLOCK);
 	master_run(&m, &wait_set);
 	if (m.is_child) {
 		/* A worker's copies: its sockets and children went at the fork. */

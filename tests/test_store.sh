@@ -7,7 +7,7 @@
 # uploads get 40, a restart serves the copy, then they catch up), both restarted, a
 # 10,000-member dataset, the first seed made once by two instances starting together,
 # and HAProxy in front of both.
-# needs: test_store_* etcd etcdctl openssl curl python3
+# needs: test_store_* etcd etcdctl openssl curl python3 ss
 # needs: test_store_haproxy_* haproxy
 
 . "$ROOT/tests/etcd.sh"
@@ -343,4 +343,36 @@ test_store_versions_kept() {
 	done
 	grep -q -- '-seed\.conf' "$T/w/vl-a" && fail "the seed outlived 20 newer versions" && return 1
 	expect_eq "parts in etcd (one a version)" 20 "$(etcdctl_ get --prefix /kilnet/b/ --keys-only | grep -c .)"
+}
+
+# The store process: the one process that talks to etcd is unprivileged (server.user,
+# no capability, chrooted, in its filter), holds the client key's file open nowhere,
+# and the master and the workers have no connection to etcd.
+test_store_process_unprivileged() {
+	trust_need_root || return 0
+	st_setup || return 1
+	st_start a || return 1
+	local sp uid p
+	sp=$(pgrep -P "$KPID_a" -x kilnet-store)
+	[ -n "$sp" ] || fail "no store process" || return 1
+	uid=$(id -u "$(id -un nobody)")
+	expect_eq "store process uid" "$uid" "$(trust_status "$sp" Uid)" || return 1
+	expect_eq "store process CapEff" "0000000000000000" "$(trust_status "$sp" CapEff)" || return 1
+	expect_eq "store process NoNewPrivs" "1" "$(trust_status "$sp" NoNewPrivs)" || return 1
+	expect_eq "store process Seccomp" "2" "$(trust_status "$sp" Seccomp)" || return 1
+	expect_eq "store process root" "/var/empty" "$(readlink "/proc/$sp/root")" || return 1
+	ls -l "/proc/$sp/fd" 2>/dev/null | grep -q '\.key$' && fail "a key file open in the store process" && return 1
+	st_upload a "$T/w/up" /network.conf "$T/w/new.conf"
+	expect_contains "stored" "$(tit_head "$T/w/up")" "30 " || return 1
+	expect_eq "the copy written by server.user" "$uid" "$(stat -c %u "$T/state-a/network.conf")" || return 1
+	# Only the store process has a connection to an etcd member's port.
+	local ports
+	ports=$(echo "$ETCD_ENDPOINTS" | tr ',' '\n' | sed 's/.*://' | paste -sd'|')
+	for p in "$KPID_a" $(pgrep -P "$KPID_a"); do
+		[ "$p" = "$sp" ] && continue
+		ss -tnp 2>/dev/null | grep -E ":($ports) " | grep -q "pid=$p," &&
+			fail "process $p ($(cat /proc/$p/comm)) is connected to etcd"
+	done
+	ss -tnp 2>/dev/null | grep -E ":($ports) " | grep -q "pid=$sp," ||
+		fail "the store process holds no connection to etcd (its watch)"
 }
