@@ -114,6 +114,7 @@ struct ed {
 	uint32_t             next_tag;
 	int                  retired;
 	long                 pause_ms;
+	long                 check_ms;      /* EDIT_CHECK_MS */
 	/* server.store: the channel to the store process (-1: none now) */
 	int                  shared, store_fd;
 	struct buf           sin, sout;
@@ -247,51 +248,6 @@ first_error(const struct diag *d)
 
 /* ---------------------------------------------------------------- versions */
 
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The versions' names, oldest first (they start with the time). */
-static size_t
-list_versions(int vfd, char ***out)
-{
-	int fd = vfd != -1 ? openat(vfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	DIR *dp = fd != -1 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	char **v = NULL;
-	size_t n = 0;
-
-	*out = NULL;
-	if (dp == NULL) {
-		if (fd != -1)
-			close(fd);
-		return 0;
-	}
-	while ((de = readdir(dp)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".conf"))
-			continue;
-		v = xrealloc(v, (n + 1) * sizeof(*v));
-		v[n++] = xstrdup(de->d_name);
-	}
-	closedir(dp);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_names);
-	*out = v;
-	return n;
-}
-
-static void
-free_names(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /*
  * A new version's name: "YYYYMMDDTHHMMSS.UUUUUUZ-WHO.conf". The microseconds
  * keep the order of two stores in one second (the seed, kept just before the
@@ -325,12 +281,12 @@ static int
 has_seed(int vfd)
 {
 	char **v;
-	size_t n = list_versions(vfd, &v), l;
+	size_t n = sf_list_versions(vfd, &v), l;
 	int found = 0;
 
 	for (size_t i = 0; i < n && !found; i++)
 		found = (l = strlen(v[i])) > 10 && strcmp(v[i] + l - 10, "-seed.conf") == 0;
-	free_names(v, n);
+	sf_free_names(v, n);
 	return found;
 }
 
@@ -342,21 +298,21 @@ keep_version(int vfd, int state_fd, const char *who)
 	char *name, **v;
 	struct stat cur, st;
 	int have = 0;
-	size_t n = list_versions(vfd, &v);
+	size_t n = sf_list_versions(vfd, &v);
 
 	if (fstatat(state_fd, STATE_DATASET, &cur, AT_SYMLINK_NOFOLLOW) == 0)
 		for (size_t i = 0; i < n && !have; i++)
 			have = fstatat(vfd, v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    st.st_ino == cur.st_ino && st.st_dev == cur.st_dev;
-	free_names(v, n);
+	sf_free_names(v, n);
 	name = version_name(vfd, who);
 	if (!have && linkat(state_fd, STATE_DATASET, vfd, name, 0) == -1)
 		log_warn("versions/%s: %s", name, strerror(errno));
 	free(name);
-	n = list_versions(vfd, &v);
+	n = sf_list_versions(vfd, &v);
 	for (size_t i = 0; i + VERSIONS_KEPT < n; i++)
 		unlinkat(vfd, v[i], 0);
-	free_names(v, n);
+	sf_free_names(v, n);
 	fsync(vfd);
 }
 
@@ -586,7 +542,7 @@ start_check(struct ed *e, int w, const struct chan_msg *m, const char *path)
 	}
 	close(p[1]);
 	k.fd = p[0];
-	k.deadline = now_ms() + EDIT_CHECK_MS;
+	k.deadline = now_ms() + e->check_ms;
 	e->c = xrealloc(e->c, (e->n_c + 1) * sizeof(*e->c));
 	e->c[e->n_c++] = k;
 }
@@ -892,8 +848,8 @@ check_done(struct ed *e, size_t i, int timed_out)
 	buf_add(&k->res, "", 0);
 	res = (char *)k->res.data;
 	if (timed_out) {
-		char *m = xasprintf("the upload could not be checked within %d s "
-		    "(too many settings?); nothing was stored", EDIT_CHECK_MS / 1000);
+		char *m = xasprintf("the upload could not be checked within %ld s "
+		    "(too many settings?); nothing was stored", e->check_ms / 1000);
 
 		audit(e, k->fp, k->path, k->len, 59, m);
 		reply(e, k->w, k->id, 59, m, NULL, 0);
@@ -932,7 +888,7 @@ versions_page(struct ed *e, int w, uint32_t id)
 	struct buf b = { 0 };
 	struct stat st;
 	char **v;
-	size_t n = list_versions(vfd, &v);
+	size_t n = sf_list_versions(vfd, &v);
 
 	buf_adds(&b, "# Versions of the dataset\n\n");
 	buf_printf(&b, "The last %d stored versions, newest first, each named by "
@@ -948,24 +904,9 @@ versions_page(struct ed *e, int w, uint32_t id)
 			    (long long)st.st_size);
 	reply(e, w, id, 20, "text/gemini; charset=utf-8", b.data, b.len);
 	buf_free(&b);
-	free_names(v, n);
+	sf_free_names(v, n);
 	if (vfd != -1)
 		close(vfd);
-}
-
-/* A version's name as version_name makes them: nothing else is read. */
-static int
-version_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 6 || n > 100 || s[0] == '.' || strcmp(s + n - 5, ".conf") != 0)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-		    (*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '.'))
-			return 0;
-	return 1;
 }
 
 static void
@@ -983,7 +924,7 @@ read_page(struct ed *e, int w, const struct chan_msg *m, const char *path)
 		versions_page(e, w, m->id);
 		return;
 	} else if (strncmp(path, "/versions/", 10) == 0 &&
-	    version_name_ok(path + 10) &&
+	    sf_version_ok(path + 10) &&
 	    (vfd = sf_open_dir(e->state_fd, VERSIONS_DIR, 0)) != -1) {
 		ok = sf_read_at(vfd, path + 10, &b);
 		close(vfd);
@@ -1051,24 +992,12 @@ chan_in(struct ed *e, size_t i)
 static int
 ctl_in(struct ed *e)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct ed_ctl c;
-	struct iovec iov = { &c, sizeof(c) };
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	ssize_t n;
 	int fd = -1;
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	if ((n = recvmsg(e->ctl, &mh, MSG_CMSG_CLOEXEC)) <= 0)
+	if ((n = ctl_recv(e->ctl, &c, &fd)) <= 0)
 		return n == 0 || (errno != EINTR && errno != EAGAIN) ? -1 : 0;
-	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
 	if (n != (ssize_t)sizeof(c)) {
 		if (fd != -1)
 			close(fd);
@@ -1212,9 +1141,14 @@ editor_main(const struct config *cfg, const struct site *site,
 	e.store_fd = -1;
 	e.shared = cfg->n_store_etcd > 0;
 	prctl(PR_SET_NAME, "kilnet-edit");
+	e.check_ms = EDIT_CHECK_MS;
 #ifdef KILNET_TEST_HOOKS
 	if (getenv("KILNET_TEST_STORE_DELAY_MS") != NULL)
 		e.pause_ms = atol(getenv("KILNET_TEST_STORE_DELAY_MS"));
+	/* A test that checks a large dataset beside others, on the sanitizer
+	 * build: a longer deadline. */
+	if (getenv("KILNET_TEST_CHECK_MS") != NULL)
+		e.check_ms = atol(getenv("KILNET_TEST_CHECK_MS"));
 #endif
 	/* Opened while the paths can be reached (the folders above them may
 	 * be root's alone); everything after goes through these. */

@@ -732,6 +732,13 @@ int   sf_read_at(int dirfd, const char *name, struct buf *out);
 int   sf_write_new(int dirfd, const char *name, const void *data, size_t len,
 	    int mode);
 int   sf_open_dir(int dirfd, const char *name, int make);
+/* The versions in folder vfd (STATE/versions), "STAMP-WHO.conf", oldest first
+ * (their names start with the time); sf_free_names frees the list. */
+size_t sf_list_versions(int vfd, char ***out);
+void  sf_free_names(char **v, size_t n);
+/* 1 when s is a version's name as the editing process makes them: nothing
+ * else in versions/ is read or written. */
+int   sf_version_ok(const char *s);
 /* util.c: in a new child, every descriptor closed but 0, 1, 2, the access
  * log and keep[0..n-1] (at most 7): no process holds another's channels (a
  * builder the key process's, an editing process a listening socket). */
@@ -824,6 +831,9 @@ struct ed_ctl {
 	uint32_t  type;   /* ED_WORKER: a worker's channel, as SCM_RIGHTS */
 	uint32_t  tag;    /* ED_STORED, and the ED_LIVE/ED_FAILED that answers */
 };
+/* editchan.c: one word from a SOCK_SEQPACKET control socket, and the
+ * descriptor passed with it (SCM_RIGHTS) in *fd, or -1: recvmsg's result. */
+ssize_t ctl_recv(int sock, struct ed_ctl *c, int *fd);
 struct privs;
 /* build.c: the site built by an unprivileged child (it reads what editors
  * wrote; the master reads only its site_wire records). */

@@ -244,6 +244,30 @@ store_link(struct master *m, struct edproc *e)
 	close(sv[1]);
 }
 
+/* In a new editing or store process: every descriptor but its channel to
+ * the master (ctl) closed, the master's tables let go, the signal mask as
+ * it was before the master's. */
+static void
+helper_child(struct master *m, int ctl)
+{
+	fd_close_all_but(&ctl, 1);
+	m->keys = NULL;	/* its descriptors went just now */
+	free(m->ch);
+	m->ch = NULL;
+	m->n_ch = m->cap_ch = 0;
+	free(m->ed);
+	m->ed = NULL;
+	m->n_ed = 0;
+	free(m->lw);
+	m->lw = NULL;
+	m->n_lw = 0;
+	m->store_pid = 0;
+	buf_free(&m->build.in);
+	server_gen_free(&m->next);
+	sigprocmask(SIG_SETMASK, m->oldmask, NULL);
+	m->is_child = 1;
+}
+
 /* Forks the current generation's editing process (none when no editor is
  * configured). 0 in the master, or in the child with m->is_child set. */
 static int
@@ -260,21 +284,7 @@ editor_spawn(struct master *m)
 		return -1;
 	}
 	if (pid == 0) {
-		fd_close_all_but(&sv[1], 1);
-		m->keys = NULL;	/* its descriptors went just now */
-		free(m->ch);
-		m->ch = NULL;
-		m->n_ch = m->cap_ch = 0;
-		free(m->ed);
-		m->ed = NULL;
-		m->n_ed = 0;
-		free(m->lw);
-		m->lw = NULL;
-		m->n_lw = 0;
-		buf_free(&m->build.in);
-		server_gen_free(&m->next);
-		sigprocmask(SIG_SETMASK, m->oldmask, NULL);
-		m->is_child = 1;
+		helper_child(m, sv[1]);
 		m->child_rc = editor_main(m->g->cfg, m->g->site, &m->privs, sv[1]);
 		return 0;
 	}
@@ -310,22 +320,7 @@ store_spawn(struct master *m)
 		return -1;
 	}
 	if (pid == 0) {
-		fd_close_all_but(&sv[1], 1);
-		m->keys = NULL;
-		free(m->ch);
-		m->ch = NULL;
-		m->n_ch = m->cap_ch = 0;
-		free(m->ed);
-		m->ed = NULL;
-		m->n_ed = 0;
-		free(m->lw);
-		m->lw = NULL;
-		m->n_lw = 0;
-		m->store_pid = 0;
-		buf_free(&m->build.in);
-		server_gen_free(&m->next);
-		sigprocmask(SIG_SETMASK, m->oldmask, NULL);
-		m->is_child = 1;
+		helper_child(m, sv[1]);
 		m->child_rc = store_main(m->g->cfg, &m->privs, sv[1]);
 		return 0;
 	}

@@ -5,8 +5,11 @@
  * The editing process (editor.c) and the store process (store_etcd.c) use
  * them; neither follows a link an editor could have made.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,4 +77,66 @@ sf_open_dir(int dirfd, const char *name, int make)
 	if (make && mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
 		return -1;
 	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* ---------------------------------------------------------------- versions */
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The versions' names, oldest first (they start with the time). */
+size_t
+sf_list_versions(int vfd, char ***out)
+{
+	int fd = vfd != -1 ? openat(vfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	DIR *dp = fd != -1 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	char **v = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (dp == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".conf"))
+			continue;
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = xstrdup(de->d_name);
+	}
+	closedir(dp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_names);
+	*out = v;
+	return n;
+}
+
+void
+sf_free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* A version's name as version_name makes them: nothing else is read. */
+int
+sf_version_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 6 || n > 100 || s[0] == '.' || strcmp(s + n - 5, ".conf") != 0)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '.'))
+			return 0;
+	return 1;
 }

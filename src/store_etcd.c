@@ -506,51 +506,6 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The names in versions/ ("NAME.conf"), sorted. */
-static size_t
-local_versions(int vfd, char ***out)
-{
-	int fd = vfd != -1 ? openat(vfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	DIR *dp = fd != -1 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	size_t n = 0;
-
-	*out = NULL;
-	if (dp == NULL) {
-		if (fd != -1)
-			close(fd);
-		return 0;
-	}
-	while ((de = readdir(dp)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".conf"))
-			continue;
-		*out = xrealloc(*out, (n + 1) * sizeof(**out));
-		(*out)[n++] = xstrdup(de->d_name);
-	}
-	closedir(dp);
-	if (n > 1)
-		qsort(*out, n, sizeof(**out), cmp_str);
-	return n;
-}
-
-/* A version name as the editing process makes them (editor.c): nothing
- * else becomes a file. */
-static int
-version_ok(const char *v)
-{
-	size_t n = strlen(v);
-
-	if (n < 6 || n > 100 || v[0] == '.' || strcmp(v + n - 5, ".conf") != 0)
-		return 0;
-	for (; *v; v++)
-		if (!((*v >= '0' && *v <= '9') || (*v >= 'a' && *v <= 'z') ||
-		    (*v >= 'A' && *v <= 'Z') || *v == '-' || *v == '.'))
-			return 0;
-	return 1;
-}
-
 /*
  * The copy made to match the manifests: the dataset, the capsule files,
  * the versions (fetched when missing, removed when etcd has dropped them).
@@ -596,7 +551,7 @@ mirror_all(struct st *s, struct manifest *v, size_t n, int *changed)
 	/* The versions: after the dataset, so that the current one is a link. */
 	if ((vfd = sf_open_dir(s->state_fd, STATE_VERSIONS, 1)) == -1)
 		return 0;
-	n_loc = local_versions(vfd, &loc);
+	n_loc = sf_list_versions(vfd, &loc);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const char *name;
 		struct buf b = { 0 };
@@ -604,7 +559,7 @@ mirror_all(struct st *s, struct manifest *v, size_t n, int *changed)
 		if (strncmp(v[i].key, "m/versions/", 11) != 0)
 			continue;
 		name = v[i].key + 11;
-		if (!version_ok(name) || (n_loc > 0 &&
+		if (!sf_version_ok(name) || (n_loc > 0 &&
 		    bsearch(&name, loc, n_loc, sizeof(*loc), cmp_str) != NULL))
 			continue;
 		if (strcmp(v[i].sha, s->ds_sha) == 0)
@@ -632,16 +587,16 @@ mirror_all(struct st *s, struct manifest *v, size_t n, int *changed)
 
 /* ----------------------------------------------------------------- writes */
 
-/* The puts in ops, as one request; ops emptied. */
+/* The operations in ops, as one request (a transaction without compares);
+ * ops emptied. 0, or -1 with s->err. */
 static int
-put_batch(struct st *s, json_t *ops, size_t *batched)
+run_ops(struct st *s, json_t *ops)
 {
 	json_t *req = json_pack("{s:O}", "success", ops), *resp = NULL;
 	int rc = etcd_call(s->etcd, "/v3/kv/txn", req, &resp, s->err, sizeof(s->err));
 
 	json_decref(resp);
 	json_array_clear(ops);
-	*batched = 0;
 	return rc;
 }
 
@@ -696,8 +651,10 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 		if (!found) {
 			char *pk = xasprintf("%s%s", bk, (*parts)[i]);
 
-			if (batched + plen > PUT_BATCH)
-				rc = put_batch(s, ops, &batched);
+			if (batched + plen > PUT_BATCH) {
+				rc = run_ops(s, ops);
+				batched = 0;
+			}
 			json_array_append_new(ops, op_put(pk, text + start, plen));
 			batched += plen;
 			free(pk);
@@ -705,7 +662,7 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 		start = ends[i];
 	}
 	if (rc == 0 && json_array_size(ops) > 0)
-		rc = put_batch(s, ops, &batched);
+		rc = run_ops(s, ops);
 	json_decref(ops);
 	json_decref(have);
 	free(bk);
@@ -806,7 +763,7 @@ static void
 prune(struct st *s, const char *sub, size_t keep)
 {
 	char *k = key(s, sub), *end = etcd_prefix_end(k);
-	json_t *kvs, *ops = json_array(), *kv, *resp;
+	json_t *kvs, *ops = json_array(), *kv;
 	size_t i, n;
 
 	if (range(s, k, end, 1, &kvs, NULL) == 0) {
@@ -816,14 +773,8 @@ prune(struct st *s, const char *sub, size_t keep)
 				break;
 			json_array_append_new(ops, json_pack("{s:{s:O}}",
 			    "request_delete_range", "key", json_object_get(kv, "key")));
-			if (json_array_size(ops) == 64 || i + keep + 1 >= n) {
-				json_t *req = json_pack("{s:O}", "success", ops);
-
-				etcd_call(s->etcd, "/v3/kv/txn", req, &resp, s->err,
-				    sizeof(s->err));
-				json_decref(resp);
-				json_array_clear(ops);
-			}
+			if (json_array_size(ops) == 64 || i + keep + 1 >= n)
+				run_ops(s, ops);
 		}
 		json_decref(kvs);
 	}
@@ -842,7 +793,7 @@ collect_parts(struct st *s)
 	size_t n, i, j;
 	int64_t rev;
 	char *bk = key(s, "b/"), *bend = etcd_prefix_end(bk);
-	json_t *kvs, *kv, *ops = json_array(), *resp;
+	json_t *kvs, *kv, *ops = json_array();
 
 	if (read_manifests(s, &v, &n, &rev) == -1) {
 		free(bk);
@@ -863,14 +814,8 @@ collect_parts(struct st *s)
 				json_array_append_new(ops, json_pack("{s:{s:O}}",
 				    "request_delete_range", "key", json_object_get(kv, "key")));
 			if (json_array_size(ops) == 64 ||
-			    (i + 1 == json_array_size(kvs) && json_array_size(ops) > 0)) {
-				json_t *req = json_pack("{s:O}", "success", ops);
-
-				etcd_call(s->etcd, "/v3/kv/txn", req, &resp, s->err,
-				    sizeof(s->err));
-				json_decref(resp);
-				json_array_clear(ops);
-			}
+			    (i + 1 == json_array_size(kvs) && json_array_size(ops) > 0))
+				run_ops(s, ops);
 		}
 		json_decref(kvs);
 	}
@@ -1101,7 +1046,7 @@ keep_local_versions(struct st *s, const struct manifest *v, size_t n)
 {
 	int vfd = sf_open_dir(s->state_fd, STATE_VERSIONS, 0), lfd = -1;
 	char **loc;
-	size_t n_loc = local_versions(vfd, &loc), moved = 0;
+	size_t n_loc = sf_list_versions(vfd, &loc), moved = 0;
 
 	for (size_t i = 0; i < n_loc; i++) {
 		char *k = xasprintf("m/versions/%s", loc[i]);
@@ -1351,29 +1296,17 @@ static void
 ctl_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct st *s = arg;
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct ed_ctl c;
-	struct iovec iov = { &c, sizeof(c) };
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	ssize_t n;
 	int cfd = -1;
 
 	(void)fd;
 	(void)what;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	if ((n = recvmsg(s->ctl, &mh, MSG_CMSG_CLOEXEC)) <= 0) {
+	if ((n = ctl_recv(s->ctl, &c, &cfd)) <= 0) {
 		if (n == 0 || (errno != EINTR && errno != EAGAIN))
 			event_base_loopbreak(s->base);	/* the master is gone */
 		return;
 	}
-	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			memcpy(&cfd, CMSG_DATA(cm), sizeof(cfd));
 	if (n != (ssize_t)sizeof(c) || c.type != ST_EDITOR || cfd == -1) {
 		if (cfd != -1)
 			close(cfd);
