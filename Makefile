@@ -1,4 +1,4 @@
-# kilnet: a Gemini and Gopher server for the Keep it Local Network.
+# kilnet: a Gemini, Gopher, Spartan and Nex server for the Keep it Local Network.
 # make          build ./kilnet
 # make run      install missing packages, build, serve the default dataset on loopback
 # make test     the whole test suite, against the normal and the ASan/UBSan build

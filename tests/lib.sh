@@ -94,7 +94,8 @@ wait_port() {
 }
 
 # start_kilnet NAME ARGS...: runs $KILNET ARGS in the background, stderr and stdout
-# to $T/NAME.log; waits until every --gemini/--gopher (or config) port accepts.
+# to $T/NAME.log; waits until every --gemini/--gopher/--spartan/--nex port (or,
+# with none, the config's Gemini and Gopher ports) accepts.
 # Sets KPID (and KPID_NAME).
 start_kilnet() {
 	local name=$1; shift
@@ -104,7 +105,7 @@ start_kilnet() {
 	echo "$KPID $name" >>"$T/.servers"
 	local ports=() a prev=
 	for a in "$@"; do
-		case $prev in --gemini|--gopher) ports+=("$a") ;; esac
+		case $prev in --gemini|--gopher|--spartan|--nex) ports+=("$a") ;; esac
 		prev=$a
 	done
 	[ ${#ports[@]} -eq 0 ] && ports=("127.0.0.1:${GEM_PORT:-}" "127.0.0.1:${GOPH_PORT:-}")
