@@ -1410,8 +1410,10 @@ store_main(const struct config *cfg, const struct privs *p, int ctl)
 	s.sync_ev = event_new(s.base, -1, 0, sync_cb, &s);
 	s.retry_ev = evtimer_new(s.base, sync_cb, &s);
 	event_add(s.ctl_ev, NULL);
-	/* The first read before the master builds its first site. */
-	if (sync_now(&s, 0) == 0) {
+	/* The first read before the master builds its first site (it waits
+	 * for ST_READY); a store process started again after a crash may find
+	 * changes it missed: "changed" then, and the master reloads. */
+	if (sync_now(&s, 1) == 0) {
 		start_watch(&s);
 	} else {
 		struct timeval tv = { RETRY_MS / 1000, (RETRY_MS % 1000) * 1000 };

@@ -381,3 +381,20 @@ test_store_process_unprivileged() {
 	ss -tnp 2>/dev/null | grep -E ":($ports) " | grep -q "pid=$sp," ||
 		fail "the store process holds no connection to etcd (its watch)"
 }
+
+# The store process killed: the master starts another, which takes the editing
+# process's channel again; an upload then is stored and live on the other instance.
+test_store_process_killed() {
+	st_setup || return 1
+	st_start a && st_start b || return 1
+	local sp sp2
+	sp=$(pgrep -P "$KPID_a" -x kilnet-store)
+	[ -n "$sp" ] || fail "no store process" || return 1
+	kill -KILL "$sp"
+	st_until 10 eval 'sp2=$(pgrep -P "$KPID_a" -x kilnet-store); [ -n "$sp2" ] && [ "$sp2" != "$sp" ]' >/dev/null ||
+		fail "no new store process" || return 1
+	grep -q "the store process (pid $sp) was killed by signal 9" "$T/a.log" || fail "not logged" || return 1
+	st_until 10 eval 'st_upload a "$T/w/up" /network.conf "$T/w/new.conf"; [ "$(tit_head "$T/w/up" | cut -c1-3)" = "30 " ]' \
+		>/dev/null || { tit_head "$T/w/up"; cat "$T/a.log"; fail "no store after the restart"; return 1; }
+	st_until "$STORE_LIVE_S" st_has_member b testshire >/dev/null || fail "not live on b" || return 1
+}
