@@ -541,7 +541,8 @@ void         site_wire_write(const struct site *, struct buf *out);
 struct site *site_wire_read(const unsigned char *p, size_t n, char *err,
 	    size_t errlen);
 
-/* What site_wire.c and search.c (the index's own part) share. Writing: */
+/* wire.c: what site_wire.c and search.c (the index's own part) write and
+ * read with. Writing: */
 void         wire_reserve(struct buf *, size_t more);   /* room for more bytes */
 void         wire_put_u8(struct buf *, uint8_t);
 void         wire_put_u32(struct buf *, uint32_t);
@@ -739,7 +740,7 @@ void  sf_free_names(char **v, size_t n);
 /* 1 when s is a version's name as the editing process makes them: nothing
  * else in versions/ is read or written. */
 int   sf_version_ok(const char *s);
-/* util.c: in a new child, every descriptor closed but 0, 1, 2, the access
+/* child.c: in a new child, every descriptor closed but 0, 1, 2, the access
  * log and keep[0..n-1] (at most 7): no process holds another's channels (a
  * builder the key process's, an editing process a listening socket). */
 void  fd_close_all_but(const int *keep, size_t n);
