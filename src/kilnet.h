@@ -865,6 +865,11 @@ int         editor_main(const struct config *, const struct site *,
  * Returns its exit status. */
 int         store_main(const struct config *, const struct privs *, int ctl);
 
+/* After close_notify, how long a connection drains unread client bytes so
+ * that close() does not turn into a reset that could destroy the response in
+ * flight (conn.c); the master's bound on a retiring worker counts it too. */
+#define LINGER_MS 1000
+
 /* master.c: binds the listeners, starts the workers and serves until
  * SIGTERM/SIGINT; SIGHUP calls reload and, when it succeeds, replaces the
  * members of *g (the old ones are freed) and swaps the workers. Returns the

@@ -31,8 +31,6 @@
 
 #include "kilnet.h"
 
-/* After close_notify a connection may linger this long (conn.c). */
-#define LINGER_MS         1000
 /* A worker that dies sooner than this after its start is not restarted: it
  * would die again. */
 #define RESPAWN_MIN_MS    1000
