@@ -147,7 +147,7 @@ struct cidr {
 struct listen_addr {
 	char  *host;     /* numeric address: "127.0.0.1", "::1", "0.0.0.0", "::" */
 	int    port;
-	int    proxy;    /* expects a PROXY protocol header (issue 8) */
+	int    proxy;    /* expects a PROXY protocol header */
 };
 
 struct host_conf {
@@ -192,7 +192,7 @@ struct config {
 	int                 gopher_description_net;  /* 1: the network's name */
 	char               *gopher_geolocation;  /* caps.txt ServerGeolocationString */
 
-	/* Rate limits (issue 8): a token bucket per client address (IPv6 by /64). */
+	/* Rate limits: a token bucket per client address (IPv6 by /64). */
 	double              rate;              /* requests per second refilled; 0: off */
 	double              burst;             /* bucket size */
 	int                 max_per_address;   /* open connections per address; 0: off */
