@@ -1,4 +1,4 @@
-# kilnet: a Gemini and Gopher server for the Keep it Local Network.
+# kilnet: a Gemini, Gopher, Spartan and Nex server for the Keep it Local Network.
 # make          build ./kilnet
 # make run      install missing packages, build, serve the default dataset on loopback
 # make test     the whole test suite, against the normal and the ASan/UBSan build
@@ -25,8 +25,8 @@ PKG_CONFIG ?= pkg-config
 PKGS      = libevent libevent_openssl openssl libconfig libseccomp jansson
 # Debian packages the build, the tests and make run need.
 DEB_PKGS  = gcc make pkg-config libevent-dev libssl-dev libconfig-dev libseccomp-dev \
-            libunistring-dev libjansson-dev openssl curl lynx procps iproute2 mandoc \
-            haproxy libxml2-utils amfora tmux python3 prometheus jq
+            libunistring-dev libjansson-dev openssl curl lynx procps iproute2 mandoc haproxy \
+            libxml2-utils amfora tmux python3 etcd-server etcd-client prometheus jq
 # What make deb and make deb-check need besides.
 DEB_BUILD_PKGS = debhelper dpkg-dev lintian devscripts
 PREFIX   ?= /usr/local

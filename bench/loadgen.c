@@ -2,7 +2,8 @@
  * loadgen.c: the bench's load generator (bench/run.sh drives it). One process,
  * one edge-triggered epoll loop, many non-blocking connections to a server on
  * loopback: Gemini over TLS 1.3 (a new handshake per request, or --resume with a
- * session ticket from an earlier connection), or Gopher over plain TCP. With
+ * session ticket from an earlier connection), or Gopher, Spartan or Nex over
+ * plain TCP (one request a connection; they differ only in the request line). With
  * --idle N it first opens N connections and holds them silent (TLS: after the
  * handshake), measures normal requests while they are held, and counts how many
  * the server closes. Bounded by a request count and by time. Prints one
@@ -53,7 +54,12 @@ struct conn {
 	struct conn   *next_free;
 };
 
+/* The protocols: Gemini over TLS, the others over plain TCP. */
+enum mode { M_NONE, M_GEMINI, M_GOPHER, M_SPARTAN, M_NEX };
+static const char *const mode_names[] = { "", "gemini", "gopher", "spartan", "nex" };
+
 static struct {
+	enum mode      mode;
 	int            tls;
 	int            resume;
 	int            single_use;  /* --resume never offers a ticket twice */
@@ -605,16 +611,17 @@ pct_ms(const uint32_t *v, long n, double p)
 }
 
 static const char usage_text[] =
-"usage: loadgen (--gemini | --gopher) --port N [--host ADDR] [--sni NAME]\n"
-"               [--request LINE] [-c CONCURRENCY] [-n REQUESTS] [--seconds S]\n"
-"               [--timeout S] [--resume [--single-use]] [--expect PREFIX]\n"
-"               [--min-bytes N]\n"
+"usage: loadgen (--gemini | --gopher | --spartan | --nex) --port N [--host ADDR]\n"
+"               [--sni NAME] [--request LINE] [-c CONCURRENCY] [-n REQUESTS]\n"
+"               [--seconds S] [--timeout S] [--resume [--single-use]]\n"
+"               [--expect PREFIX] [--min-bytes N]\n"
 "               [--idle N [--hold S] [--settle S] [--idle-setup N]\n"
 "                [--ready-file F]]\n"
 "               [--save FILE]\n"
 "Sends requests to a server on loopback and prints one line:\n"
 "  mode= conc= requests= errors= resumed= elapsed= rps= p50_ms= p99_ms= ...\n"
-"--request is sent with CRLF appended (default gemini://SNI/ or the empty selector).\n"
+"--request is sent with CRLF appended (Nex: LF). Defaults: gemini://SNI/, the\n"
+"empty selector (Gopher), \"SNI / 0\" (Spartan: the home page, no data), / (Nex).\n"
 "--idle N opens N connections first (TLS: handshake done) and holds them silent\n"
 "for --hold seconds (default 15) after all are open, counting those the server\n"
 "closes, while the normal requests run. --settle seconds (default 1) after all\n"
@@ -624,13 +631,15 @@ static const char usage_text[] =
 "with --single-use it never reuses one (RFC 8446 C.4) and does a full handshake.\n"
 "--save FILE makes one request and writes the whole response to FILE.\n";
 
-enum { O_GEMINI = 256, O_GOPHER, O_HOST, O_PORT, O_SNI, O_REQUEST, O_SECONDS,
+enum { O_GEMINI = 256, O_GOPHER, O_SPARTAN, O_NEX, O_HOST, O_PORT, O_SNI, O_REQUEST, O_SECONDS,
 	O_TIMEOUT, O_RESUME, O_EXPECT, O_MINBYTES, O_IDLE, O_HOLD, O_IDLESETUP,
 	O_READY, O_SAVE, O_SETTLE, O_SINGLE };
 
 static const struct option long_options[] = {
 	{ "gemini",      no_argument,       NULL, O_GEMINI },
 	{ "gopher",      no_argument,       NULL, O_GOPHER },
+	{ "spartan",     no_argument,       NULL, O_SPARTAN },
+	{ "nex",         no_argument,       NULL, O_NEX },
 	{ "host",        required_argument, NULL, O_HOST },
 	{ "port",        required_argument, NULL, O_PORT },
 	{ "sni",         required_argument, NULL, O_SNI },
@@ -687,7 +696,8 @@ parse_args(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *request = NULL;
 	long port = 0;
-	int c, mode = 0;
+	enum mode mode = M_NONE;
+	int c;
 
 	opt.sni = "localhost";
 	opt.conc = 1;
@@ -699,8 +709,10 @@ parse_args(int argc, char **argv)
 	opt.idle_setup = 64;
 	while ((c = getopt_long(argc, argv, "c:n:h", long_options, NULL)) != -1) {
 		switch (c) {
-		case O_GEMINI: mode = 1; break;
-		case O_GOPHER: mode = 2; break;
+		case O_GEMINI: mode = M_GEMINI; break;
+		case O_GOPHER: mode = M_GOPHER; break;
+		case O_SPARTAN: mode = M_SPARTAN; break;
+		case O_NEX: mode = M_NEX; break;
 		case O_HOST: host = optarg; break;
 		case O_PORT: port = num(optarg, "--port", 1, 65535); break;
 		case O_SNI: opt.sni = optarg; break;
@@ -723,11 +735,12 @@ parse_args(int argc, char **argv)
 		default: fputs(usage_text, stderr); exit(2);
 		}
 	}
-	if (optind < argc || mode == 0 || port == 0) {
+	if (optind < argc || mode == M_NONE || port == 0) {
 		fputs(usage_text, stderr);
 		exit(2);
 	}
-	opt.tls = mode == 1;
+	opt.mode = mode;
+	opt.tls = mode == M_GEMINI;
 	if (opt.save != NULL) {
 		opt.conc = opt.total = 1;
 		opt.idle_n = 0;
@@ -735,16 +748,30 @@ parse_args(int argc, char **argv)
 	if (opt.resume && !opt.tls)
 		die("--resume is for --gemini");
 	set_addr(host, port);
-	if (request == NULL)
-		request = opt.tls ? NULL : "";
-	if (request == NULL)
-		opt.reqlen = (size_t)snprintf(opt.req, sizeof(opt.req),
-		    "gemini://%s/\r\n", opt.sni);
-	else {
+	if (request == NULL) {
+		switch (mode) {
+		case M_GEMINI:
+			opt.reqlen = (size_t)snprintf(opt.req, sizeof(opt.req),
+			    "gemini://%s/\r\n", opt.sni);
+			break;
+		case M_SPARTAN:   /* HOST SP PATH SP CONTENT-LENGTH CRLF */
+			opt.reqlen = (size_t)snprintf(opt.req, sizeof(opt.req),
+			    "%s / 0\r\n", opt.sni);
+			break;
+		default:
+			request = mode == M_NEX ? "/" : "";
+			break;
+		}
+	}
+	if (request != NULL) {
 		if (strlen(request) > MAX_REQUEST)
 			die("--request: too long");
-		opt.reqlen = (size_t)snprintf(opt.req, sizeof(opt.req), "%s\r\n", request);
+		/* Nex: a path and a newline; the others end their line with CRLF. */
+		opt.reqlen = (size_t)snprintf(opt.req, sizeof(opt.req), "%s%s", request,
+		    mode == M_NEX ? "\n" : "\r\n");
 	}
+	if (opt.reqlen >= sizeof(opt.req))
+		die("--request: too long");
 }
 
 int
@@ -849,7 +876,7 @@ main(int argc, char **argv)
 	printf("mode=%s%s conc=%ld requests=%ld errors=%ld resumed=%ld "
 	    "elapsed=%.3f rps=%.1f p50_ms=%.3f p99_ms=%.3f unfinished=%ld "
 	    "err_connect=%d err_tls_io=%d err_response=%d err_timeout=%d",
-	    opt.tls ? "gemini" : "gopher", opt.resume ? "-resume" : "", opt.conc,
+	    mode_names[opt.mode], opt.resume ? "-resume" : "", opt.conc,
 	    st.done_ok, st.errors, st.resumed, elapsed,
 	    elapsed > 0 ? (double)st.done_ok / elapsed : 0.0,
 	    pct_ms(st.lat_us, st.done_ok, 0.50), pct_ms(st.lat_us, st.done_ok, 0.99),

@@ -3,10 +3,13 @@
 # kilnet (--workers 1), the floor server (bench/floor.c), molly-brown and nginx's
 # stream module (Gemini), and from kilnet, the plain floor and gophernicus under
 # socat (Gopher); each server pinned to core 0, the load generator (bench/loadgen.c)
-# to core 1. Prints one table (req/s, p50/p99, errors, resumed handshakes, server
-# CPU time per request from /proc/PID/stat, server RSS), the ratios of issue 7
-# item 4 and kilnet's CPU per request with the per-address limits on against off
-# (issue 13), each MET or NOT MET. Stops everything it started, also on Ctrl-C.
+# to core 1; then Spartan and Nex from a kilnet serving them, against the plain
+# floor sending the same replies. Prints one table (req/s, p50/p99, errors,
+# resumed handshakes, server CPU time per request from /proc/PID/stat, server
+# RSS), the ratios of issue 7 item 4, Spartan's and Nex's CPU per request
+# against the floor (issue 23) and kilnet's CPU per request with the
+# per-address limits on against off (issue 13), each MET or NOT MET. Stops
+# everything it started, also on Ctrl-C.
 #
 # Environment: KILNET (default ./kilnet), BENCH_SCALE (request counts multiplier,
 # default 1), BENCH_IDLE (idle connections, default 10000), BENCH_HOLD (seconds the
@@ -371,11 +374,11 @@ start_kilnet() {
 		return 1
 	fi
 }
-start_floor() {   # NAME [--plain | --bufferevent]
+start_floor() {   # NAME [--plain [RESPONSE] | --bufferevent]
 	local name=$1 port; port=$(free_port)
 	PORT[$name]=$port
 	if [ "${2:-}" = --plain ]; then
-		start "$name" "$SRV_PIN" "$BIN/floor" --port "$port" --response "$W/goph.resp" --plain
+		start "$name" "$SRV_PIN" "$BIN/floor" --port "$port" --response "${3:-$W/goph.resp}" --plain
 	else
 		start "$name" "$SRV_PIN" "$BIN/floor" --port "$port" --response "$W/gem.resp" --cert "$CRT" --key "$KEY" ${2:-}
 	fi
@@ -550,6 +553,49 @@ for c in 1 16 64; do
 	alternate "gopher c=$c" 1 "$(n_of 1500)" gophernicus goph "$CLI_PIN" -c $c --seconds 10
 done
 
+# Spartan and Nex (issue 23): a kilnet that serves them too, as the shipped
+# config does, against the plain floor (bench/floor.c --plain: read a line,
+# write the bytes, close) serving the very reply kilnet sends, its Spartan home
+# page (header and body) and its Nex home directory, saved from it. Both warmed
+# up, then ROUNDS runs at c=16 taking turns, as for Gopher; the ratio is the
+# median of the rounds' CPU ratios.
+SP_PORT=$(free_port) NX_PORT=$(free_port)
+start_kilnet kilnet-light 1 "$SRV_PIN" \
+    "spartan = { listen = [ \"127.0.0.1:$SP_PORT\" ]; }; nex = { listen = [ \"127.0.0.1:$NX_PORT\" ]; };"
+wait_port "$SP_PORT" && wait_port "$NX_PORT" || say "kilnet-light: no Spartan or Nex listener"
+"$BIN/loadgen" --spartan --port "$SP_PORT" --save "$W/spartan.resp" >/dev/null 2>&1 ||
+    say "kilnet-light: no Spartan home page (its rows are errors)"
+"$BIN/loadgen" --nex --port "$NX_PORT" --save "$W/nex.resp" >/dev/null 2>&1 ||
+    say "kilnet-light: no Nex home directory (its rows are errors)"
+SP_BYTES=$(stat -c %s "$W/spartan.resp" 2>/dev/null || echo 2)
+NX_BYTES=$(stat -c %s "$W/nex.resp" 2>/dev/null || echo 2)
+start_floor floor-spartan --plain "$W/spartan.resp"
+start_floor floor-nex --plain "$W/nex.resp"
+SP_ARGS=( --spartan --expect "2 " --min-bytes $((SP_BYTES / 2)) --seconds 20 )
+NX_ARGS=( --nex --min-bytes $((NX_BYTES / 2)) --seconds 20 )
+# light_rounds SCENARIO KILNET-PORT FLOOR N ARGS...: N requests to kilnet-light
+# (its row: kilnet) and to FLOOR (its row: floor-plain), in ROUNDS runs taking turns.
+light_rounds() {
+	local sc=$1 kport=$2 floor=$3 n=$4; shift 4
+	for _ in $(seq 1 "$ROUNDS"); do
+		measure "$sc" kilnet "$(pid_of kilnet-light)" "$CLI_PIN" "$@" --port "$kport" \
+		    -c 16 -n $((n / ROUNDS))
+		measure "$sc" floor-plain "$(pid_of "$floor")" "$CLI_PIN" "$@" --port "${PORT[$floor]}" \
+		    -c 16 -n $((n / ROUNDS))
+	done
+	emit "$sc" kilnet "$(pid_of kilnet-light)"
+	emit "$sc" floor-plain "$(pid_of "$floor")"
+}
+for p in "$SP_PORT" "${PORT[floor-spartan]}"; do
+	$CLI_PIN "$BIN/loadgen" "${SP_ARGS[@]}" --port "$p" -c 16 -n 3000 >/dev/null 2>&1
+done
+for p in "$NX_PORT" "${PORT[floor-nex]}"; do
+	$CLI_PIN "$BIN/loadgen" "${NX_ARGS[@]}" --port "$p" -c 16 -n 3000 >/dev/null 2>&1
+done
+light_rounds "spartan c=16" "$SP_PORT" floor-spartan "$(n_of 100000)" "${SP_ARGS[@]}"
+light_rounds "nex c=16" "$NX_PORT" floor-nex "$(n_of 100000)" "${NX_ARGS[@]}"
+for sv in kilnet-light floor-spartan floor-nex; do stop "$sv"; done
+
 # The per-address limits (issue 13): kilnet with them off, and on for the
 # loadgen's address (127.0.0.1 not exempt; so high that nothing is refused), in
 # the table all workers share. Each warmed up, then 6 runs taking turns.
@@ -685,6 +731,11 @@ check "idle TLS: kilnet p99 while held vs without (Gemini c=16)" "$(ratio "$(kg 
 check "idle Gopher: kilnet p99 while held vs without (Gopher c=16)" "$(ratio "$(kg "$ip|kilnet|p99")" "$(kg "$p16|kilnet|p99")")" 2 le x
 check "whole dataset loaded and rendered (kilnet -t less process start)" "$(kg render)" 5 le " ms"
 echo
+echo "Spartan and Nex (issue 23): kilnet serving all four protocols against the plain"
+echo "floor sending the same reply ($SP_BYTES bytes over Spartan, $NX_BYTES over Nex: the home page):"
+check "Spartan c=16: kilnet CPU/req vs plain floor" "$(rratio "spartan c=16" kilnet floor-plain)" 1.10 le x
+check "Nex c=16: kilnet CPU/req vs plain floor" "$(rratio "nex c=16" kilnet floor-plain)" 1.10 le x
+echo
 echo "Per-address limits (issue 13): kilnet with them on (127.0.0.1 counted in the shared"
 echo "table, nothing refused) against off:"
 kl="gemini full c=16, limits" pl="gopher c=16, limits"
@@ -721,5 +772,9 @@ echo
 # Bytes on the wire per view (issue 14): its own namespaces and servers.
 say "wire: bytes per view in network namespaces"
 bash "$ROOT/bench/wire.sh" | sed '1{/^$/d}'
+echo
+# Several instances (issue 21): its own etcd cluster and servers.
+say "store: an edit through one instance, live on the other"
+bash "$ROOT/bench/store.sh"
 echo
 say "done in $(( $(date +%s) - T0 )) s"

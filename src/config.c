@@ -65,7 +65,7 @@ static const char *const server_keys[] = {
 	"handshake_timeout", "request_timeout", "write_timeout",
 	"max_connections", "workers", "access_log", "anonymise_log",
 	"rate_limit", "user", "chroot", "sandbox", "editors",
-	"editing_hostname", "max_upload", "upload_timeout", "state_dir",
+	"editing_hostname", "max_upload", "upload_timeout", "state_dir", "store",
 	"metrics", "log_format", NULL
 };
 static const char *const gemini_keys[] = {
@@ -644,6 +644,7 @@ load_server(struct loader *ld, const config_setting_t *srv)
 	load_rate_limit(ld, srv);
 	load_privileges(ld, srv);
 	config_load_editing(ld, srv);
+	config_load_store(ld, srv);
 	config_load_metrics(ld, srv);
 
 	if (srv == NULL)
@@ -997,6 +998,7 @@ config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->chroot_dir);
 	config_free_editing(cfg);
+	config_free_store(cfg);
 	config_free_metrics(cfg);
 	network_free(&cfg->net);
 	memset(cfg, 0, sizeof(*cfg));

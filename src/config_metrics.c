@@ -4,15 +4,56 @@
  * unless it lists an address) and server.log_format (the logs as the lines
  * they always were, or one JSON object a line).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include <event2/util.h>
 #include <libconfig.h>
 
 #include "kilnet.h"
 #include "loader.h"
 
 static const char *const metrics_keys[] = { "listen", NULL };
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT", numeric, the port 1 to 65535, into *la
+ * (libevent's parser: config.c's is its own, and config.c calls this file). */
+static int
+metrics_parse_listen(const char *s, struct listen_addr *la)
+{
+	struct sockaddr_storage ss;
+	int len = (int)sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	const void *a;
+	int port;
+
+	memset(&ss, 0, sizeof(ss));
+	/* (libevent's parser would skip leading spaces.) */
+	if (strpbrk(s, " \t") != NULL ||
+	    evutil_parse_sockaddr_port(s, (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		a = &in->sin_addr;
+		port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		a = &in6->sin6_addr;
+		port = ntohs(in6->sin6_port);
+	} else {
+		return -1;
+	}
+	if (port == 0 || inet_ntop(ss.ss_family, a, host, sizeof(host)) == NULL)
+		return -1;
+	la->host = xstrdup(host);
+	la->port = port;
+	la->proxy = 0;
+	return 0;
+}
 
 /* server.metrics.listen: "ADDR:PORT" each, no duplicates. */
 static void
@@ -43,7 +84,7 @@ load_metrics_listen(struct loader *ld, const config_setting_t *grp,
 		} else if (ld_check_text(ld, e, epath, config_setting_get_string(e))
 		    == -1) {
 			;
-		} else if (config_parse_listen(config_setting_get_string(e), &la) == -1) {
+		} else if (metrics_parse_listen(config_setting_get_string(e), &la) == -1) {
 			ld_report(ld, e, epath, "expected \"ADDR:PORT\" with a numeric "
 			    "address and a port from 1 to 65535, e.g. \"127.0.0.1:9165\" "
 			    "or \"[::1]:9165\"");

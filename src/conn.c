@@ -32,10 +32,6 @@
 #include "kilnet.h"
 #include "worker.h"
 
-/* After close_notify, how long unread client bytes are drained so that close()
- * does not turn into a reset that could destroy the response in flight. */
-#define LINGER_MS         1000
-
 enum proto { P_GEMINI, P_GOPHER, P_GOPHERS, P_SPARTAN, P_NEX };
 static const char *const proto_names[] = { "gemini", "gopher", "gophers",
     "spartan", "nex" };
@@ -256,7 +252,7 @@ conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	free(c);
 	w->n_conns--;
-	worker_conn_gone(w);
+	w->owner->gone(w);
 }
 
 /* Gives a plain connection (Gopher, Spartan, Nex) its request buffer of cap
@@ -416,7 +412,7 @@ conn_edit_unavailable(struct conn *c)
 static void
 conn_edit_send(struct conn *c)
 {
-	if ((c->edit_id = worker_edit_send(c->w, c->edit)) == 0) {
+	if ((c->edit_id = c->w->owner->edit_send(c->w, c->edit)) == 0) {
 		conn_edit_unavailable(c);
 		return;
 	}

@@ -3,10 +3,14 @@
  * editing process (titan.c asks, editor.c answers). A worker holds untrusted
  * bytes and writes no file, so an upload, once its size and its editor are
  * checked, travels to the editing process as one frame; the reply comes back as one.
- * The same machine is at both ends: the header is in host byte order.
+ * The same machine is at both ends: the header is in host byte order. The
+ * editing process and the store process (store_etcd.c) speak the same
+ * frames; and the master's fixed-size words to its helpers (struct ed_ctl,
+ * a descriptor passed with some) are read here too (ctl_recv).
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "kilnet.h"
@@ -116,4 +120,27 @@ chan_consume(struct buf *in, size_t used)
 {
 	memmove(in->data, in->data + used, in->len - used);
 	in->len -= used;
+}
+
+ssize_t
+ctl_recv(int sock, struct ed_ctl *c, int *fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { c, sizeof(*c) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*fd = -1;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	if ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) <= 0)
+		return n;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(cm), sizeof(*fd));
+	return n;
 }

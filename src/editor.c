@@ -79,6 +79,18 @@ struct check {
 	unsigned char *body;
 	size_t         len;
 	char          *tmp;         /* dataset: the upload, written before */
+	char           base[24];    /* server.store: the revision it was based on */
+};
+
+/* server.store: an upload sent to the store process, awaiting its word. */
+struct remote {
+	uint32_t  rid;
+	int       w;
+	uint32_t  id;
+	char      fp[65];
+	char     *path;
+	size_t    len;
+	char     *meta;             /* the 30's, once live */
 };
 
 /* A stored upload waiting for the master to go live with it. */
@@ -102,6 +114,14 @@ struct ed {
 	uint32_t             next_tag;
 	int                  retired;
 	long                 pause_ms;
+	long                 check_ms;      /* EDIT_CHECK_MS */
+	/* server.store: the channel to the store process (-1: none now) */
+	int                  shared, store_fd;
+	struct buf           sin, sout;
+	size_t               soff;
+	struct remote       *r;
+	size_t               n_r;
+	uint32_t             next_rid;
 };
 
 static void
@@ -131,70 +151,6 @@ pause_step(const struct ed *e)
 		usleep((useconds_t)e->pause_ms * 1000);
 }
 
-static int
-read_fd_all(int fd, struct buf *out)
-{
-	char tmp[65536];
-	ssize_t n;
-
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
-		buf_add(out, tmp, (size_t)n);
-	if (out->data == NULL)
-		buf_add(out, "", 0);
-	return n < 0 ? -1 : 0;
-}
-
-/* The whole file NAME in folder dirfd, never through a symbolic link. */
-static int
-read_at(int dirfd, const char *name, struct buf *out)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc;
-
-	if (fd == -1)
-		return -1;
-	rc = read_fd_all(fd, out);
-	close(fd);
-	return rc;
-}
-
-/* data, whole and on disk, in a new file NAME in folder dirfd. */
-static int
-write_new(int dirfd, const char *name, const void *data, size_t len, int mode)
-{
-	const unsigned char *p = data;
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, mode);
-
-	if (fd == -1)
-		return -1;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			close(fd);
-			unlinkat(dirfd, name, 0);
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
-		unlinkat(dirfd, name, 0);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-open_dir_at(int dirfd, const char *name, int make)
-{
-	if (make && mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
 static void
 audit(struct ed *e, const char *fp, const char *path, size_t size, int status,
     const char *meta)
@@ -214,6 +170,22 @@ audit(struct ed *e, const char *fp, const char *path, size_t size, int status,
 	    fp, p, size, status, m);
 	log_info("titan: %.*s", (int)strlen(line) - 1, line);
 	metrics_edit(status == 30 ? ME_STORED : ME_REFUSED);
+	/* server.store: the trail is etcd's too (a store's record goes in its
+	 * own transaction, store_etcd.c). */
+	if (e->shared && e->store_fd != -1 && status != 30) {
+		struct chan_msg c;
+		char *rec = xasprintf("%d %zu %s", status, size, meta);
+
+		memset(&c, 0, sizeof(c));
+		c.code = CHAN_AUDIT;
+		memcpy(c.fp, fp, strnlen(fp, 64));
+		c.part[0] = (const unsigned char *)path;
+		c.n[0] = strlen(path);
+		c.part[1] = (const unsigned char *)rec;
+		c.n[1] = strlen(rec);
+		chan_pack(&e->sout, &c);
+		free(rec);
+	}
 	fd = openat(e->state_fd, "audit.log", O_WRONLY | O_CREAT | O_APPEND |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd != -1) {
@@ -277,51 +249,6 @@ first_error(const struct diag *d)
 
 /* ---------------------------------------------------------------- versions */
 
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The versions' names, oldest first (they start with the time). */
-static size_t
-list_versions(int vfd, char ***out)
-{
-	int fd = vfd != -1 ? openat(vfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	DIR *dp = fd != -1 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	char **v = NULL;
-	size_t n = 0;
-
-	*out = NULL;
-	if (dp == NULL) {
-		if (fd != -1)
-			close(fd);
-		return 0;
-	}
-	while ((de = readdir(dp)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".conf"))
-			continue;
-		v = xrealloc(v, (n + 1) * sizeof(*v));
-		v[n++] = xstrdup(de->d_name);
-	}
-	closedir(dp);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_names);
-	*out = v;
-	return n;
-}
-
-static void
-free_names(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /*
  * A new version's name: "YYYYMMDDTHHMMSS.UUUUUUZ-WHO.conf". The microseconds
  * keep the order of two stores in one second (the seed, kept just before the
@@ -355,12 +282,12 @@ static int
 has_seed(int vfd)
 {
 	char **v;
-	size_t n = list_versions(vfd, &v), l;
+	size_t n = sf_list_versions(vfd, &v), l;
 	int found = 0;
 
 	for (size_t i = 0; i < n && !found; i++)
 		found = (l = strlen(v[i])) > 10 && strcmp(v[i] + l - 10, "-seed.conf") == 0;
-	free_names(v, n);
+	sf_free_names(v, n);
 	return found;
 }
 
@@ -372,21 +299,21 @@ keep_version(int vfd, int state_fd, const char *who)
 	char *name, **v;
 	struct stat cur, st;
 	int have = 0;
-	size_t n = list_versions(vfd, &v);
+	size_t n = sf_list_versions(vfd, &v);
 
 	if (fstatat(state_fd, STATE_DATASET, &cur, AT_SYMLINK_NOFOLLOW) == 0)
 		for (size_t i = 0; i < n && !have; i++)
 			have = fstatat(vfd, v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    st.st_ino == cur.st_ino && st.st_dev == cur.st_dev;
-	free_names(v, n);
+	sf_free_names(v, n);
 	name = version_name(vfd, who);
 	if (!have && linkat(state_fd, STATE_DATASET, vfd, name, 0) == -1)
 		log_warn("versions/%s: %s", name, strerror(errno));
 	free(name);
-	n = list_versions(vfd, &v);
+	n = sf_list_versions(vfd, &v);
 	for (size_t i = 0; i + VERSIONS_KEPT < n; i++)
 		unlinkat(vfd, v[i], 0);
-	free_names(v, n);
+	sf_free_names(v, n);
 	fsync(vfd);
 }
 
@@ -406,11 +333,11 @@ recover(struct ed *e)
 	struct stat st;
 	int vfd;
 
-	if (read_at(e->state_fd, PENDING, &b) == 0 && b.len > 0 &&
+	if (sf_read_at(e->state_fd, PENDING, &b) == 0 && b.len > 0 &&
 	    sscanf((const char *)b.data, "%llu %lu %64[0-9a-f]", &ino, &size, fp) == 3 &&
 	    fstatat(e->state_fd, STATE_DATASET, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (unsigned long long)st.st_ino == ino) {
-		if ((vfd = open_dir_at(e->state_fd, VERSIONS_DIR, 1)) != -1) {
+		if ((vfd = sf_open_dir(e->state_fd, VERSIONS_DIR, 1)) != -1) {
 			memcpy(who, fp, 8);
 			who[8] = '\0';
 			keep_version(vfd, e->state_fd, who);
@@ -501,7 +428,7 @@ current_dataset(struct ed *e, struct config *cfg, struct diag *d)
 	char *name;
 	int rc;
 
-	if (read_at(e->state_fd, STATE_DATASET, &b) == -1)
+	if (sf_read_at(e->state_fd, STATE_DATASET, &b) == -1)
 		return errno == ENOENT ? 0 : -1;
 	name = xasprintf("%s/" STATE_DATASET, cfg->state_dir);
 	rc = config_read_dataset(cfg, b.data, b.len, name, d);
@@ -591,6 +518,17 @@ start_check(struct ed *e, int w, const struct chan_msg *m, const char *path)
 	k.len = m->n[2];
 	k.body = xmalloc(k.len + 1);
 	memcpy(k.body, m->part[2], k.len);
+	/* server.store: the revision served when the upload came, which the
+	 * editor's text was based on (the store compares it with etcd's). */
+	if (e->shared) {
+		struct buf b = { 0 };
+
+		if (sf_read_at(e->state_fd, STATE_REVISION, &b) == 0 && b.len > 0 &&
+		    b.len < sizeof(k.base))
+			snprintf(k.base, sizeof(k.base), "%lld",
+			    strtoll((const char *)b.data, NULL, 10));
+		buf_free(&b);
+	}
 	if (pipe2(p, O_CLOEXEC) == -1 || (k.pid = fork()) == -1) {
 		reply(e, w, m->id, 40, "the upload cannot be checked now (out of "
 		    "processes or descriptors)", NULL, 0);
@@ -605,7 +543,7 @@ start_check(struct ed *e, int w, const struct chan_msg *m, const char *path)
 	}
 	close(p[1]);
 	k.fd = p[0];
-	k.deadline = now_ms() + EDIT_CHECK_MS;
+	k.deadline = now_ms() + e->check_ms;
 	e->c = xrealloc(e->c, (e->n_c + 1) * sizeof(*e->c));
 	e->c[e->n_c++] = k;
 }
@@ -647,9 +585,9 @@ store_dataset(struct ed *e, const struct check *k, const char *page)
 	}
 	remove_stale(e->state_fd, ".upload-");
 	snprintf(tmp, sizeof(tmp), ".upload-%08lx", (unsigned long)random());
-	if (write_new(e->state_fd, tmp, k->body, k->len, 0600) == -1 ||
+	if (sf_write_new(e->state_fd, tmp, k->body, k->len, 0600) == -1 ||
 	    fstatat(e->state_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    (vfd = open_dir_at(e->state_fd, VERSIONS_DIR, 1)) == -1) {
+	    (vfd = sf_open_dir(e->state_fd, VERSIONS_DIR, 1)) == -1) {
 		meta = xasprintf("cannot write in the state folder: %s",
 		    strerror(errno));
 		unlinkat(e->state_fd, tmp, 0);
@@ -658,9 +596,9 @@ store_dataset(struct ed *e, const struct check *k, const char *page)
 	pause_step(e);
 	if (faccessat(e->state_fd, STATE_DATASET, F_OK, AT_SYMLINK_NOFOLLOW) == -1 &&
 	    e->seed_fd != -1 && !has_seed(vfd) &&
-	    lseek(e->seed_fd, 0, SEEK_SET) == 0 && read_fd_all(e->seed_fd, &seed) == 0) {
+	    lseek(e->seed_fd, 0, SEEK_SET) == 0 && sf_read_fd(e->seed_fd, &seed) == 0) {
 		name = version_name(vfd, "seed");
-		if (write_new(vfd, name, seed.data, seed.len, 0600) == -1)
+		if (sf_write_new(vfd, name, seed.data, seed.len, 0600) == -1)
 			log_warn("versions/%s: cannot keep the seed dataset: %s", name,
 			    strerror(errno));
 		free(name);
@@ -672,7 +610,7 @@ store_dataset(struct ed *e, const struct check *k, const char *page)
 	rec = xasprintf("%llu %zu %.64s\n", (unsigned long long)st.st_ino, k->len,
 	    k->fp);
 	unlinkat(e->state_fd, PENDING, 0);
-	if (write_new(e->state_fd, PENDING, rec, strlen(rec), 0600) == -1 ||
+	if (sf_write_new(e->state_fd, PENDING, rec, strlen(rec), 0600) == -1 ||
 	    renameat(e->state_fd, tmp, e->state_fd, STATE_DATASET) == -1) {
 		meta = xasprintf("cannot store the dataset: %s", strerror(errno));
 		unlinkat(e->state_fd, tmp, 0);
@@ -715,7 +653,7 @@ static int
 overlay_dir(struct ed *e, const char *p, const char **leaf, const char **why)
 {
 	char *copy = xstrdup(p + 1), *seg, *slash;
-	int dfd = open_dir_at(e->state_fd, STATE_CAPSULE, 1), next;
+	int dfd = sf_open_dir(e->state_fd, STATE_CAPSULE, 1), next;
 	int sfd = openat(e->capsule_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC), snext;
 
 	*why = "the state folder cannot be written";
@@ -763,7 +701,7 @@ store_capsule(struct ed *e, const struct check *k)
 	}
 	remove_stale(dfd, ".titan-");
 	snprintf(tmp, sizeof(tmp), ".titan-%08lx", (unsigned long)random());
-	if (write_new(dfd, tmp, k->body, k->len, 0644) == -1) {
+	if (sf_write_new(dfd, tmp, k->body, k->len, 0644) == -1) {
 		/* A name too long for the file system will stay too long. */
 		status = errno == ENAMETOOLONG ? 59 : 40;
 		meta = xasprintf("%s: cannot write: %s", k->path, strerror(errno));
@@ -793,6 +731,110 @@ done:
 	free(meta);
 }
 
+/* ----------------------------------------------------- the shared store */
+
+/* server.store: a checked upload to the store process, which writes it in
+ * etcd and in the state folder's copy; its word comes in store_in. */
+static void
+store_remote(struct ed *e, const struct check *k, const char *page)
+{
+	struct chan_msg c;
+	struct remote r;
+
+	if (e->store_fd == -1) {
+		const char *m = "the shared store (etcd) is not reachable now "
+		    "(the store process is starting again); nothing was stored, "
+		    "try again in a moment";
+
+		audit(e, k->fp, k->path, k->len, 40, m);
+		reply(e, k->w, k->id, 40, m, NULL, 0);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.rid = ++e->next_rid;
+	r.w = k->w;
+	r.id = k->id;
+	memcpy(r.fp, k->fp, 65);
+	r.path = xstrdup(k->path);
+	r.len = k->len;
+	r.meta = public_url(e, strcmp(k->path, "/" STATE_DATASET) == 0 ? page :
+	    k->path);
+	memset(&c, 0, sizeof(c));
+	c.id = r.rid;
+	c.code = CHAN_STORE;
+	memcpy(c.fp, k->fp, 65);
+	c.part[0] = (const unsigned char *)k->path;
+	c.n[0] = strlen(k->path);
+	c.part[1] = (const unsigned char *)k->base;
+	c.n[1] = strlen(k->base);
+	c.part[2] = k->body;
+	c.n[2] = k->len;
+	chan_pack(&e->sout, &c);
+	e->r = xrealloc(e->r, (e->n_r + 1) * sizeof(*e->r));
+	e->r[e->n_r++] = r;
+}
+
+/* The stores the store process had not answered, when its channel goes. */
+static void
+store_lost(struct ed *e)
+{
+	const char *m = "the store process stopped before it answered: the "
+	    "upload may not be stored; fetch it again to see";
+
+	if (e->store_fd != -1)
+		close(e->store_fd);
+	e->store_fd = -1;
+	buf_free(&e->sin);
+	buf_free(&e->sout);
+	e->soff = 0;
+	for (size_t i = 0; i < e->n_r; i++) {
+		audit(e, e->r[i].fp, e->r[i].path, e->r[i].len, 40, m);
+		reply(e, e->r[i].w, e->r[i].id, 40, m, NULL, 0);
+		free(e->r[i].path);
+		free(e->r[i].meta);
+	}
+	e->n_r = 0;
+}
+
+static void
+store_in(struct ed *e)
+{
+	struct chan_msg m;
+	size_t used;
+	int r, broken = chan_fill(e->store_fd, &e->sin) == -1;
+
+	while ((r = chan_unpack(e->sin.data, e->sin.len, GEMINI_MAX_REQUEST, &m,
+	    &used)) == 1) {
+		char *meta = xasprintf("%.*s", (int)m.n[0], (const char *)m.part[0]);
+		size_t i;
+
+		chan_consume(&e->sin, used);
+		for (i = 0; i < e->n_r && e->r[i].rid != m.id; i++)
+			;
+		if (i == e->n_r) {
+			free(meta);
+			continue;
+		}
+		if (strlen(meta) > GEMINI_MAX_META - 8)
+			meta[GEMINI_MAX_META - 8] = '\0';
+		if (m.code == 30) {
+			audit(e, e->r[i].fp, e->r[i].path, e->r[i].len, 30, meta);
+			wait_live(e, e->r[i].w, e->r[i].id, e->r[i].meta);
+		} else {
+			int st = m.code == 50 || m.code == 59 ? (int)m.code : 40;
+
+			audit(e, e->r[i].fp, e->r[i].path, e->r[i].len, st, meta);
+			reply(e, e->r[i].w, e->r[i].id, st, meta, NULL, 0);
+			free(e->r[i].meta);
+		}
+		free(meta);
+		free(e->r[i].path);
+		e->r[i] = e->r[--e->n_r];
+	}
+	if (r == -1 || broken)
+		store_lost(e);
+}
+
 /* A checker child said its word (or ran out of time): answer or store. */
 static void
 check_done(struct ed *e, size_t i, int timed_out)
@@ -807,8 +849,8 @@ check_done(struct ed *e, size_t i, int timed_out)
 	buf_add(&k->res, "", 0);
 	res = (char *)k->res.data;
 	if (timed_out) {
-		char *m = xasprintf("the upload could not be checked within %d s "
-		    "(too many settings?); nothing was stored", EDIT_CHECK_MS / 1000);
+		char *m = xasprintf("the upload could not be checked within %ld s "
+		    "(too many settings?); nothing was stored", e->check_ms / 1000);
 
 		audit(e, k->fp, k->path, k->len, 59, m);
 		reply(e, k->w, k->id, 59, m, NULL, 0);
@@ -826,6 +868,8 @@ check_done(struct ed *e, size_t i, int timed_out)
 			m[GEMINI_MAX_META - 8] = '\0';
 		audit(e, k->fp, k->path, k->len, status, m);
 		reply(e, k->w, k->id, status, m, NULL, 0);
+	} else if (e->shared) {
+		store_remote(e, k, sp + 1);
 	} else if (strcmp(k->path, "/" STATE_DATASET) == 0) {
 		store_dataset(e, k, sp + 1);
 	} else {
@@ -841,11 +885,11 @@ check_done(struct ed *e, size_t i, int timed_out)
 static void
 versions_page(struct ed *e, int w, uint32_t id)
 {
-	int vfd = open_dir_at(e->state_fd, VERSIONS_DIR, 0);
+	int vfd = sf_open_dir(e->state_fd, VERSIONS_DIR, 0);
 	struct buf b = { 0 };
 	struct stat st;
 	char **v;
-	size_t n = list_versions(vfd, &v);
+	size_t n = sf_list_versions(vfd, &v);
 
 	buf_adds(&b, "# Versions of the dataset\n\n");
 	buf_printf(&b, "The last %d stored versions, newest first, each named by "
@@ -861,24 +905,9 @@ versions_page(struct ed *e, int w, uint32_t id)
 			    (long long)st.st_size);
 	reply(e, w, id, 20, "text/gemini; charset=utf-8", b.data, b.len);
 	buf_free(&b);
-	free_names(v, n);
+	sf_free_names(v, n);
 	if (vfd != -1)
 		close(vfd);
-}
-
-/* A version's name as version_name makes them: nothing else is read. */
-static int
-version_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 6 || n > 100 || s[0] == '.' || strcmp(s + n - 5, ".conf") != 0)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-		    (*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '.'))
-			return 0;
-	return 1;
 }
 
 static void
@@ -888,17 +917,17 @@ read_page(struct ed *e, int w, const struct chan_msg *m, const char *path)
 	int vfd, ok = -1;
 
 	if (strcmp(path, "/" STATE_DATASET) == 0) {
-		ok = read_at(e->state_fd, STATE_DATASET, &b);
+		ok = sf_read_at(e->state_fd, STATE_DATASET, &b);
 		if (ok == -1 && errno == ENOENT && e->seed_fd != -1 &&
 		    lseek(e->seed_fd, 0, SEEK_SET) == 0)
-			ok = read_fd_all(e->seed_fd, &b);
+			ok = sf_read_fd(e->seed_fd, &b);
 	} else if (strcmp(path, "/versions/") == 0) {
 		versions_page(e, w, m->id);
 		return;
 	} else if (strncmp(path, "/versions/", 10) == 0 &&
-	    version_name_ok(path + 10) &&
-	    (vfd = open_dir_at(e->state_fd, VERSIONS_DIR, 0)) != -1) {
-		ok = read_at(vfd, path + 10, &b);
+	    sf_version_ok(path + 10) &&
+	    (vfd = sf_open_dir(e->state_fd, VERSIONS_DIR, 0)) != -1) {
+		ok = sf_read_at(vfd, path + 10, &b);
 		close(vfd);
 	}
 	if (ok == -1)
@@ -966,27 +995,22 @@ chan_in(struct ed *e, size_t i)
 static int
 ctl_in(struct ed *e)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct ed_ctl c;
-	struct iovec iov = { &c, sizeof(c) };
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	ssize_t n;
 	int fd = -1;
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	if ((n = recvmsg(e->ctl, &mh, MSG_CMSG_CLOEXEC)) <= 0)
+	if ((n = ctl_recv(e->ctl, &c, &fd)) <= 0)
 		return n == 0 || (errno != EINTR && errno != EAGAIN) ? -1 : 0;
-	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
 	if (n != (ssize_t)sizeof(c)) {
 		if (fd != -1)
 			close(fd);
+		return 0;
+	}
+	if (c.type == ED_STORE && fd != -1) {
+		if (e->store_fd != -1)
+			store_lost(e);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		e->store_fd = fd;
 		return 0;
 	}
 	if (c.type == ED_WORKER && fd != -1) {
@@ -1023,7 +1047,7 @@ static void
 editor_loop(struct ed *e)
 {
 	for (;;) {
-		size_t n = 0, nfd = 1 + e->n_w + e->n_c, live = 0;
+		size_t n = 0, nfd = 2 + e->n_w + e->n_c, live = 0;
 		size_t n_w = e->n_w, n_c = e->n_c;
 		struct pollfd *fds = xcalloc(nfd, sizeof(*fds));
 		pid_t *pids = xcalloc(n_c + 1, sizeof(*pids));
@@ -1043,7 +1067,10 @@ editor_loop(struct ed *e)
 			if (e->c[i].deadline - now < wait)
 				wait = e->c[i].deadline - now;
 		}
-		if ((e->retired && live == 0 && e->n_c == 0 && e->n_wait == 0) ||
+		fds[n].fd = e->store_fd;
+		fds[n++].events = POLLIN | (e->sout.len > 0 ? POLLOUT : 0);
+		if ((e->retired && live == 0 && e->n_c == 0 && e->n_wait == 0 &&
+		    e->n_r == 0) ||
 		    (poll(fds, n, wait < 0 ? 0 : (int)wait) == -1 && errno != EINTR) ||
 		    ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    ctl_in(e) == -1)) {
@@ -1088,6 +1115,12 @@ editor_loop(struct ed *e)
 				check_done(e, i, 1);
 			}
 		}
+		if (e->store_fd != -1 && fds[n - 1].fd == e->store_fd &&
+		    (fds[n - 1].revents & (POLLIN | POLLHUP | POLLERR)))
+			store_in(e);
+		if (e->store_fd != -1 && e->sout.len > 0 &&
+		    chan_flush(e->store_fd, &e->sout, &e->soff) == -1)
+			store_lost(e);
 		for (size_t i = 0; i < e->n_w; i++)
 			if (e->w[i].fd != -1 && e->w[i].out.len > 0)
 				chan_flush(e->w[i].fd, &e->w[i].out, &e->w[i].off);
@@ -1108,10 +1141,17 @@ editor_main(const struct config *cfg, const struct site *site,
 	e.site = site;
 	e.ctl = ctl;
 	e.seed_fd = -1;
+	e.store_fd = -1;
+	e.shared = cfg->n_store_etcd > 0;
 	log_process("kilnet-edit");
+	e.check_ms = EDIT_CHECK_MS;
 #ifdef KILNET_TEST_HOOKS
 	if (getenv("KILNET_TEST_STORE_DELAY_MS") != NULL)
 		e.pause_ms = atol(getenv("KILNET_TEST_STORE_DELAY_MS"));
+	/* A test that checks a large dataset beside others, on the sanitizer
+	 * build: a longer deadline. */
+	if (getenv("KILNET_TEST_CHECK_MS") != NULL)
+		e.check_ms = atol(getenv("KILNET_TEST_CHECK_MS"));
 #endif
 	/* Opened while the paths can be reached (the folders above them may
 	 * be root's alone); everything after goes through these. */
@@ -1158,5 +1198,14 @@ out:
 	for (size_t i = 0; i < e.n_wait; i++)
 		free(e.wait[i].meta);
 	free(e.wait);
+	if (e.store_fd != -1)
+		close(e.store_fd);
+	buf_free(&e.sin);
+	buf_free(&e.sout);
+	for (size_t i = 0; i < e.n_r; i++) {
+		free(e.r[i].path);
+		free(e.r[i].meta);
+	}
+	free(e.r);
 	return rc;
 }

@@ -333,8 +333,8 @@ serve_path(const struct site *s, const struct evhttp_uri *uri,
 	answer(out, r->data, r->len);
 }
 
-/* The one page rendered per request: page `page` of the results for a query
- * (issue 5, item 5; issue 14). */
+/* The one page rendered per request: page `page` of the results for a
+ * query. */
 static void
 search(const struct site *s, const char *query, size_t page, struct reply *out)
 {

@@ -147,7 +147,7 @@ struct cidr {
 struct listen_addr {
 	char  *host;     /* numeric address: "127.0.0.1", "::1", "0.0.0.0", "::" */
 	int    port;
-	int    proxy;    /* expects a PROXY protocol header (issue 8) */
+	int    proxy;    /* expects a PROXY protocol header */
 };
 
 struct host_conf {
@@ -197,7 +197,7 @@ struct config {
 	int                 gopher_description_net;  /* 1: the network's name */
 	char               *gopher_geolocation;  /* caps.txt ServerGeolocationString */
 
-	/* Rate limits (issue 8): a token bucket per client address (IPv6 by /64). */
+	/* Rate limits: a token bucket per client address (IPv6 by /64). */
 	double              rate;              /* requests per second refilled; 0: off */
 	double              burst;             /* bucket size */
 	int                 max_per_address;   /* open connections per address; 0: off */
@@ -219,10 +219,17 @@ struct config {
 	int                 upload_timeout_ms;
 	char               *state_dir;     /* resolved: the edited dataset, versions */
 	char               *dataset_file;  /* the file the network group came from */
+	/* The edited state shared in etcd (config_store.c, store_etcd.c);
+	 * n_store_etcd 0: the state folder alone. */
+	char              **store_etcd;    /* endpoints */
+	size_t              n_store_etcd;
+	char               *store_prefix;  /* "/kilnet/" */
+	char               *store_ca, *store_cert, *store_key;   /* resolved */
 
 	struct network      net;
 };
 
+void  config_free_store(struct config *);
 /* Loads FILE (libconfig, with @include) into *cfg; every problem goes to d as
  * "FILE:LINE: SETTING: what is wrong". Returns 0, or -1 when d holds errors. */
 int   config_load(const char *file, struct config *cfg, struct diag *d);
@@ -242,6 +249,8 @@ int   config_read_dataset(struct config *cfg, const void *text, size_t len,
 	    const char *display, struct diag *d);
 /* The edited dataset's name in server.state_dir. */
 #define STATE_DATASET "network.conf"
+/* With server.store: the dataset's etcd revision, beside it (store_etcd.c). */
+#define STATE_REVISION "store.rev"
 /* The editors' capsule files in server.state_dir: an overlay over capsule/. */
 #define STATE_CAPSULE "capsule"
 /* Fills in what depends on the command line: the public ports from the first
@@ -540,7 +549,8 @@ void         site_wire_write(const struct site *, struct buf *out);
 struct site *site_wire_read(const unsigned char *p, size_t n, char *err,
 	    size_t errlen);
 
-/* What site_wire.c and search.c (the index's own part) share. Writing: */
+/* wire.c: what site_wire.c and search.c (the index's own part) write and
+ * read with. Writing: */
 void         wire_reserve(struct buf *, size_t more);   /* room for more bytes */
 void         wire_put_u8(struct buf *, uint8_t);
 void         wire_put_u32(struct buf *, uint32_t);
@@ -575,6 +585,13 @@ char        *wire_str(struct wire *);
 void        *wire_fail(struct wire *, const char *why);
 
 /* ---------------------------------------------------------------- editchan.c */
+/* chunk.c: where a file stored in etcd is cut into parts, by its content
+ * (so that versions share the parts an edit left alone). ends[i]: the end of
+ * part i; the number of parts, or 0 when more than max would be needed. */
+#define CHUNK_PART_MAX (512u << 10)
+size_t chunk_avg(size_t n);
+size_t chunk_cut(const unsigned char *p, size_t n, size_t *ends, size_t max);
+
 /*
  * A frame between a worker and the master: a request (code CHAN_STORE or
  * CHAN_READ; parts: path, mime, body) or its reply (code: the Gemini status;
@@ -584,7 +601,9 @@ void        *wire_fail(struct wire *, const char *why);
 /* The largest part of a frame: an upload (server.max_upload, at most this),
  * or a stored dataset sent back to an editor. */
 #define CHAN_MAX   (256u * 1024 * 1024)
-enum { CHAN_STORE = 1, CHAN_READ = 2 };
+/* CHAN_AUDIT: editing process to store process (etcd), an audit record
+ * (parts: path, the line). */
+enum { CHAN_STORE = 1, CHAN_READ = 2, CHAN_AUDIT = 3 };
 struct chan_msg {
 	uint32_t             id, code;
 	char                 fp[65];
@@ -761,9 +780,24 @@ void  log_init(const char *access_log, int anonymise, int worker_id);
 char *log_escape(const char *s, size_t len);
 /* The access log's descriptor (2, or a file's; -1: off), kept by children. */
 int   log_access_fd(void);
-/* util.c: in a new child, every descriptor closed but 0, 1, 2, the access
- * log and keep[0..n-1]: no process holds another's channels (a builder the
- * key process's, an editing process a listening socket). */
+/* statefile.c: the whole of fd / of file NAME in folder dirfd (0, -1 with
+ * errno); data whole and fsync'd in a new file NAME (removed on failure);
+ * folder NAME in dirfd (made first when make). */
+int   sf_read_fd(int fd, struct buf *out);
+int   sf_read_at(int dirfd, const char *name, struct buf *out);
+int   sf_write_new(int dirfd, const char *name, const void *data, size_t len,
+	    int mode);
+int   sf_open_dir(int dirfd, const char *name, int make);
+/* The versions in folder vfd (STATE/versions), "STAMP-WHO.conf", oldest first
+ * (their names start with the time); sf_free_names frees the list. */
+size_t sf_list_versions(int vfd, char ***out);
+void  sf_free_names(char **v, size_t n);
+/* 1 when s is a version's name as the editing process makes them: nothing
+ * else in versions/ is read or written. */
+int   sf_version_ok(const char *s);
+/* child.c: in a new child, every descriptor closed but 0, 1, 2, the access
+ * log and keep[0..n-1]: no process holds another's channels (a
+ * builder the key process's, an editing process a listening socket). */
 void  fd_close_all_but(const int *keep, size_t n);
 void  log_msg(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -862,11 +896,19 @@ typedef int (*server_reload_fn)(void *arg, struct server_gen *out);
  * and stores uploads in server.state_dir, and tells the master over ctl
  * (SOCK_SEQPACKET, struct ed_ctl) when one is stored. Returns its exit
  * status. */
-enum { ED_WORKER = 1, ED_STORED, ED_LIVE, ED_FAILED, ED_RETIRE };
+enum { ED_WORKER = 1, ED_STORED, ED_LIVE, ED_FAILED, ED_RETIRE,
+	/* master to editing process: a channel to the store process (etcd) */
+	ED_STORE,
+	/* the store process (store_etcd.c) and the master: an editing
+	 * process's channel (SCM_RIGHTS); the first read done; etcd changed */
+	ST_EDITOR, ST_READY, ST_CHANGED };
 struct ed_ctl {
 	uint32_t  type;   /* ED_WORKER: a worker's channel, as SCM_RIGHTS */
 	uint32_t  tag;    /* ED_STORED, and the ED_LIVE/ED_FAILED that answers */
 };
+/* editchan.c: one word from a SOCK_SEQPACKET control socket, and the
+ * descriptor passed with it (SCM_RIGHTS) in *fd, or -1: recvmsg's result. */
+ssize_t ctl_recv(int sock, struct ed_ctl *c, int *fd);
 struct privs;
 /* build.c: the site built by an unprivileged child (it reads what editors
  * wrote; the master reads only its site_wire records). */
@@ -890,6 +932,17 @@ void        build_cancel(struct build *);
 struct site *build_run(struct config *, const struct privs *, int reloading);
 int         editor_main(const struct config *, const struct site *,
 	    const struct privs *, int ctl);
+/* store_etcd.c: the store process (server.store), forked by the master at
+ * start: keeps the state folder a copy of etcd's, tells the master over ctl
+ * (SOCK_SEQPACKET, struct ed_ctl: ST_READY, ST_CHANGED), stores what the
+ * editing processes send on the channels the master hands it (ST_EDITOR).
+ * Returns its exit status. */
+int         store_main(const struct config *, const struct privs *, int ctl);
+
+/* After close_notify, how long a connection drains unread client bytes so
+ * that close() does not turn into a reset that could destroy the response in
+ * flight (conn.c); the master's bound on a retiring worker counts it too. */
+#define LINGER_MS 1000
 
 /* master.c: binds the listeners, starts the workers and serves until
  * SIGTERM/SIGINT; SIGHUP calls reload and, when it succeeds, replaces the
@@ -981,7 +1034,7 @@ int         sandbox_enter(const struct config *cfg, struct sandbox_board *,
  * and, where the kernel has Landlock, no file reached but those below the
  * folders fds[0..n-1], opened before (-1: skipped): the editor may write
  * below fds[0] (the state folder), the rest are read only. 0 or -1. */
-enum { SANDBOX_EDITOR = 1, SANDBOX_BUILDER };
+enum { SANDBOX_EDITOR = 1, SANDBOX_BUILDER, SANDBOX_STORE };
 int         sandbox_enter_role(const struct config *cfg, int role,
 	    const int *fds, size_t n);
 /* In the master, for a worker of slot (0-based) that ended: 1 and the call's

@@ -90,6 +90,9 @@ int     ld_check_hostname(const char *, const char **why);
  * and state_dir (srv may be NULL: the defaults). After the hostnames. */
 void    config_load_editing(struct loader *, const config_setting_t *srv);
 
+/* config_store.c: server.store (srv may be NULL: none, the state folder
+ * alone). */
+void    config_load_store(struct loader *, const config_setting_t *srv);
 /* config_metrics.c: server.metrics and server.log_format (srv may be NULL:
  * the defaults, metrics off and text logs). */
 void    config_load_metrics(struct loader *, const config_setting_t *srv);

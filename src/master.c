@@ -34,8 +34,6 @@
 
 #include "kilnet.h"
 
-/* After close_notify a connection may linger this long (conn.c). */
-#define LINGER_MS         1000
 /* A worker that dies sooner than this after its start is not restarted: it
  * would die again. */
 #define RESPAWN_MIN_MS    1000
@@ -45,6 +43,10 @@
 /* A retired worker (after a reload) finishes its connections, each bounded by
  * its own deadlines; past those and this margin the master kills it. */
 #define RETIRE_GRACE_MS   3000
+/* How long the first build waits for the store process's first read. */
+#define STORE_READY_MS    10000
+/* A store process that died at once is started again after this. */
+#define STORE_AGAIN_MS    5000
 /* The master's longest sleep between checks of its deadlines. */
 #define MASTER_TICK_MS    250
 
@@ -97,6 +99,9 @@ struct master {
 	size_t              n_ed;
 	struct livewait    *lw;
 	size_t              n_lw;
+	pid_t               store_pid; /* the store process (server.store); 0: none */
+	int                 store_ctl; /* SOCK_SEQPACKET to it */
+	long                store_started, store_again;
 	struct build        build;     /* the next generation's site */
 	int                 building, rebuild;
 	struct server_gen   next;      /* its config, while it builds */
@@ -218,6 +223,57 @@ editor_tell(struct edproc *e, uint32_t type, uint32_t tag, int fd)
 		log_warn("editing process (pid %d): %s", (int)e->pid, strerror(errno));
 }
 
+static void master_reload(struct master *m, const char *why);
+
+/* A channel between editing process e and the store process: one end to
+ * each (SCM_RIGHTS); the master keeps neither. */
+static void
+store_link(struct master *m, struct edproc *e)
+{
+	int sv[2];
+
+	if (m->store_pid <= 0 || e->retired)
+		return;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_error("socketpair: %s", strerror(errno));
+		return;
+	}
+	editor_tell(e, ED_STORE, 0, sv[0]);
+	{
+		struct edproc st = { m->store_pid, m->store_ctl, 0, 0 };
+
+		editor_tell(&st, ST_EDITOR, 0, sv[1]);
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* In a new editing or store process: every descriptor but its channel to
+ * the master (ctl) closed, the master's tables let go, the signal mask as
+ * it was before the master's. */
+static void
+helper_child(struct master *m, int ctl)
+{
+	metricsproc_child(m->mproc);
+	m->mproc = NULL;
+	fd_close_all_but(&ctl, 1);
+	m->keys = NULL;	/* its descriptors went just now */
+	free(m->ch);
+	m->ch = NULL;
+	m->n_ch = m->cap_ch = 0;
+	free(m->ed);
+	m->ed = NULL;
+	m->n_ed = 0;
+	free(m->lw);
+	m->lw = NULL;
+	m->n_lw = 0;
+	m->store_pid = 0;
+	buf_free(&m->build.in);
+	server_gen_free(&m->next);
+	sigprocmask(SIG_SETMASK, m->oldmask, NULL);
+	m->is_child = 1;
+}
+
 /* Forks the current generation's editing process (none when no editor is
  * configured). 0 in the master, or in the child with m->is_child set. */
 static int
@@ -234,23 +290,7 @@ editor_spawn(struct master *m)
 		return -1;
 	}
 	if (pid == 0) {
-		metricsproc_child(m->mproc);
-		m->mproc = NULL;
-		fd_close_all_but(&sv[1], 1);
-		m->keys = NULL;	/* its descriptors went just now */
-		free(m->ch);
-		m->ch = NULL;
-		m->n_ch = m->cap_ch = 0;
-		free(m->ed);
-		m->ed = NULL;
-		m->n_ed = 0;
-		free(m->lw);
-		m->lw = NULL;
-		m->n_lw = 0;
-		buf_free(&m->build.in);
-		server_gen_free(&m->next);
-		sigprocmask(SIG_SETMASK, m->oldmask, NULL);
-		m->is_child = 1;
+		helper_child(m, sv[1]);
 		m->child_rc = editor_main(m->g->cfg, m->g->site, &m->privs, sv[1]);
 		return 0;
 	}
@@ -262,7 +302,87 @@ editor_spawn(struct master *m)
 	m->ed[m->n_ed].started = now_ms();
 	m->n_ed++;
 	log_info("editing process started (pid %d)", (int)pid);
+	store_link(m, &m->ed[m->n_ed - 1]);
 	return 0;
+}
+
+/*
+ * The store process (server.store): forked at start, before the first build
+ * (which waits for its first read of etcd, store_ready), and again if it
+ * dies. It takes from the master only channels to the editing processes;
+ * the master takes from it fixed-size words: ready, changed (a reload).
+ */
+static int
+store_spawn(struct master *m)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (m->g->cfg->n_store_etcd == 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    (pid = fork()) == -1) {
+		log_error("cannot start the store process: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		helper_child(m, sv[1]);
+		m->child_rc = store_main(m->g->cfg, &m->privs, sv[1]);
+		return 0;
+	}
+	close(sv[1]);
+	m->store_pid = pid;
+	m->store_ctl = sv[0];
+	m->store_started = now_ms();
+	log_info("store process started (pid %d): etcd at %s%s", (int)pid,
+	    m->g->cfg->store_etcd[0], m->g->cfg->n_store_etcd > 1 ? " and others" : "");
+	for (size_t k = 0; k < m->n_ed; k++)
+		store_link(m, &m->ed[k]);
+	return 0;
+}
+
+static void
+store_stop(struct master *m)
+{
+	if (m->store_pid <= 0)
+		return;
+	kill(m->store_pid, SIGTERM);
+	waitpid(m->store_pid, NULL, 0);
+	close(m->store_ctl);
+	m->store_pid = 0;
+}
+
+/* Its first read of etcd (or its word that etcd is not there), waited for
+ * up to STORE_READY_MS: the first site is built from the copy it made. */
+static void
+store_ready(struct master *m)
+{
+	long until = now_ms() + STORE_READY_MS;
+	struct pollfd p = { m->store_ctl, POLLIN, 0 };
+	struct ed_ctl c;
+
+	while (m->store_pid > 0 && now_ms() < until) {
+		if (poll(&p, 1, (int)(until - now_ms())) <= 0)
+			continue;
+		if (recv(m->store_ctl, &c, sizeof(c), 0) != (ssize_t)sizeof(c))
+			break;
+		if (c.type == ST_READY)
+			return;
+	}
+	log_warn("the store process said nothing within %d ms: serving the copy "
+	    "in %s", STORE_READY_MS, m->g->cfg->state_dir);
+}
+
+/* The store process's word: "changed" (etcd holds another dataset or
+ * capsule file): a reload. */
+static void
+store_heard(struct master *m)
+{
+	struct ed_ctl c;
+	ssize_t n = recv(m->store_ctl, &c, sizeof(c), MSG_DONTWAIT);
+
+	if (n == (ssize_t)sizeof(c) && c.type == ST_CHANGED)
+		master_reload(m, "etcd changed (server.store)");
 }
 
 static int
@@ -309,6 +429,9 @@ spawn(struct master *m, int slot)
 		m->n_lw = 0;
 		if (m->build.fd != -1)
 			close(m->build.fd);
+		if (m->store_pid > 0)
+			close(m->store_ctl);
+		m->store_pid = 0;
 		buf_free(&m->build.in);
 		server_gen_free(&m->next);
 		/* The seed dataset stays in the master (the editing process of a
@@ -669,6 +792,20 @@ master_reap(struct master *m)
 			}
 			continue;
 		}
+		if (m->store_pid > 0 && pid == m->store_pid) {
+			close(m->store_ctl);
+			m->store_pid = 0;
+			if (m->stopping)
+				continue;
+			log_error("the store process (pid %d) %s %d; started again%s",
+			    (int)pid, WIFSIGNALED(st) ? "was killed by signal" :
+			    "exited with status", WIFSIGNALED(st) ? WTERMSIG(st) :
+			    WEXITSTATUS(st), now_ms() - m->store_started < RESPAWN_MIN_MS ?
+			    " in a few seconds" : "");
+			m->store_again = now_ms() + (now_ms() - m->store_started <
+			    RESPAWN_MIN_MS ? STORE_AGAIN_MS : 0);
+			continue;
+		}
 		if (metricsproc_reaped(m->mproc, pid, st, !m->stopping))
 			continue;
 		if (m->building && pid == m->build.pid) {
@@ -739,11 +876,13 @@ master_wait(struct master *m, const sigset_t *wait_set, const struct timespec *t
 
 	if (m->sigfd == -1)
 		return sigtimedwait(wait_set, &si, ts) > 0 ? si.si_signo : 0;
-	fds = xcalloc(m->n_ed + 2, sizeof(*fds));
+	fds = xcalloc(m->n_ed + 3, sizeof(*fds));
 	eds = xcalloc(m->n_ed + 1, sizeof(*eds));
 	fds[n].fd = m->sigfd;
 	fds[n++].events = POLLIN;
 	fds[n].fd = m->building ? m->build.fd : -1;
+	fds[n++].events = POLLIN;
+	fds[n].fd = m->store_pid > 0 ? m->store_ctl : -1;
 	fds[n++].events = POLLIN;
 	for (size_t k = 0; k < n_ed; k++) {
 		eds[k] = m->ed[k].pid;
@@ -753,7 +892,7 @@ master_wait(struct master *m, const sigset_t *wait_set, const struct timespec *t
 	if (poll(fds, n, (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000)) > 0) {
 		/* By pid: a word can start a reload that changes m->ed. */
 		for (size_t i = 0; i < n_ed && !m->is_child; i++) {
-			if (!(fds[2 + i].revents & POLLIN))
+			if (!(fds[3 + i].revents & POLLIN))
 				continue;
 			for (size_t k = 0; k < m->n_ed; k++)
 				if (m->ed[k].pid == eds[i]) {
@@ -761,6 +900,8 @@ master_wait(struct master *m, const sigset_t *wait_set, const struct timespec *t
 					break;
 				}
 		}
+		if (!m->is_child && m->store_pid > 0 && (fds[2].revents & POLLIN))
+			store_heard(m);
 		if (!m->is_child && (fds[0].revents & POLLIN) &&
 		    read(m->sigfd, &ssi, sizeof(ssi)) == (ssize_t)sizeof(ssi))
 			sig = (int)ssi.ssi_signo;
@@ -803,6 +944,10 @@ master_run(struct master *m, const sigset_t *wait_set)
 		if (!m->stopping) {
 			ensure_workers(m, 1);
 			if (m->is_child)
+				return;
+			if (m->g->cfg->n_store_etcd > 0 && m->store_pid == 0 &&
+			    now_ms() >= m->store_again &&
+			    (store_spawn(m) == -1 || m->is_child))
 				return;
 		}
 		if (m->stopping && m->n_ch == 0 && m->n_ed == 0)
@@ -884,9 +1029,19 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	m.build.fd = -1;
 	if (privs_resolve(g->cfg, &m.privs) == -1 || state_prepare(g->cfg, &m.privs) == -1)
 		return 1;
-	/* The first site, built as every later one is (build.c), and its TLS. */
-	if ((g->site = build_run(g->cfg, &m.privs, 0)) == NULL)
+	sigprocmask(SIG_SETMASK, NULL, &oldmask);
+	/* With server.store, the copy of etcd's state first: the store
+	 * process reads it, then the first site is built from it. */
+	if (store_spawn(&m) == -1)
 		return 1;
+	if (m.is_child)
+		return m.child_rc;
+	store_ready(&m);
+	/* The first site, built as every later one is (build.c), and its TLS. */
+	if ((g->site = build_run(g->cfg, &m.privs, 0)) == NULL) {
+		store_stop(&m);
+		return 1;
+	}
 	malloc_trim(0);
 	{
 		struct diag d = { 0 };
@@ -898,6 +1053,21 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		}
 		diag_clear(&d);
 	}
+	/* Blocked from here, before the first socket listens: a client that
+	 * sees the port open may signal at once, and a signal arriving before a
+	 * loop can take it waits (started in the background by a shell, kilnet
+	 * inherits SIGINT ignored: unblocked, it would be lost). SIGUSR2
+	 * (retire) is only for workers: blocked so that one sent to a worker
+	 * still starting waits for its handler. */
+	sigemptyset(&wait_set);
+	sigaddset(&wait_set, SIGTERM);
+	sigaddset(&wait_set, SIGINT);
+	sigaddset(&wait_set, SIGCHLD);
+	sigaddset(&wait_set, SIGHUP);
+	block = wait_set;
+	sigaddset(&block, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &block, &oldmask);
+	m.sigfd = signalfd(-1, &wait_set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if ((m.limits = ratelimit_table_new()) == NULL ||
 	    (m.board = sandbox_board_new()) == NULL ||
 	    (m.metrics = metrics_new()) == NULL ||
@@ -931,18 +1101,6 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 		metrics_free(m.metrics);
 		return 1;
 	}
-	/* Blocked from here: a signal arriving before a loop can take it waits.
-	 * SIGUSR2 (retire) is only for workers: blocked so that one sent to a
-	 * worker still starting waits for its handler. */
-	sigemptyset(&wait_set);
-	sigaddset(&wait_set, SIGTERM);
-	sigaddset(&wait_set, SIGINT);
-	sigaddset(&wait_set, SIGCHLD);
-	sigaddset(&wait_set, SIGHUP);
-	block = wait_set;
-	sigaddset(&block, SIGUSR2);
-	sigprocmask(SIG_BLOCK, &block, &oldmask);
-	m.sigfd = signalfd(-1, &wait_set, SFD_CLOEXEC | SFD_NONBLOCK);
 	master_run(&m, &wait_set);
 	if (m.is_child) {
 		/* A worker's copies: its sockets and children went at the fork. */
@@ -966,6 +1124,7 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	server_gen_free(&m.next);
 	lsocks_free(&m.ls);
 	metricsproc_stop(m.mproc);
+	store_stop(&m);
 	/* Last: the workers' drain may still have asked for signatures. */
 	keyproc_stop(m.keys);
 	ratelimit_table_free(m.limits);

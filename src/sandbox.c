@@ -456,12 +456,39 @@ static const struct {
 #endif
 };
 
+/*
+ * The store process (store_etcd.c) calls what the editing process does
+ * (it writes in the state folder), and these besides: it is an HTTP client
+ * of etcd, on libevent (epoll) and OpenSSL. socket(2) is allowed for TCP
+ * over IPv4 and IPv6 only (below).
+ */
+static const struct {
+	int          nr;
+	const char  *who;
+} store_allowed[] = {
+	{ SCMP_SYS(connect),         "store_etcd.c: to the etcd endpoints" },
+	{ SCMP_SYS(getsockopt),      "libevent: a connection's outcome (SO_ERROR)" },
+	{ SCMP_SYS(setsockopt),      "libevent: TCP_NODELAY and the like" },
+	{ SCMP_SYS(getsockname),     "libevent, OpenSSL: the connection's ends" },
+	{ SCMP_SYS(getpeername),     "libevent: the connection's ends" },
+	{ SCMP_SYS(recvfrom),        "libevent: reading a connection (recv)" },
+	{ SCMP_SYS(shutdown),        "libevent, OpenSSL: closing a connection" },
+	{ SCMP_SYS(epoll_create1),   "libevent: its loop" },
+	{ SCMP_SYS(epoll_ctl),       "libevent: its loop" },
+	{ SCMP_SYS(epoll_wait),      "libevent: its loop" },
+	{ SCMP_SYS(epoll_pwait),     "libevent: its loop (libc's epoll_wait)" },
+	{ SCMP_SYS(eventfd2),        "libevent: waking its loop" },
+	{ SCMP_SYS(readv),           "libevent: evbuffer reads" },
+	{ SCMP_SYS(writev),          "libevent: evbuffer writes" },
+	{ SCMP_SYS(uname),           "OpenSSL: its first use" },
+};
+
 /* Async-signal-safe: the call's number to stderr, then the end. */
 static void
 role_sigsys(int sig, siginfo_t *si, void *ctx)
 {
-	char msg[96] = "kilnet: error: sandbox violation in the editing process or "
-	    "the builder: system call ";
+	char msg[112] = "kilnet: error: sandbox violation in the editing process, "
+	    "the store process or the builder: system call ";
 	size_t n = strlen(msg);
 	int nr = si->si_syscall, d = 1;
 
@@ -502,7 +529,8 @@ landlock_only(int role, const int *fds, size_t n)
 	if (abi < 1) {
 		log_warn("sandbox: the kernel has no Landlock; the %s is bounded by "
 		    "its user and chroot only", role == SANDBOX_EDITOR ?
-		    "editing process" : "builder");
+		    "editing process" : role == SANDBOX_STORE ? "store process" :
+		    "builder");
 		return 0;
 	}
 	/* Links and renames across folders (a version is a link) need REFER
@@ -525,7 +553,8 @@ landlock_only(int role, const int *fds, size_t n)
 			continue;
 		memset(&pb, 0, sizeof(pb));
 		pb.parent_fd = fds[i];
-		pb.allowed_access = read | (role == SANDBOX_EDITOR && i == 0 ? write : 0);
+		pb.allowed_access = read | ((role == SANDBOX_EDITOR ||
+		    role == SANDBOX_STORE) && i == 0 ? write : 0);
 		rc = (int)syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH,
 		    &pb, 0);
 	}
@@ -569,10 +598,24 @@ sandbox_enter_role(const struct config *cfg, int role, const int *fds, size_t n)
 	for (size_t i = 0; i < sizeof(role_allowed) / sizeof(role_allowed[0]) &&
 	    rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, role_allowed[i].nr, 0);
+	for (size_t i = 0; role == SANDBOX_STORE && i < sizeof(store_allowed) /
+	    sizeof(store_allowed[0]) && rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, store_allowed[i].nr, 0);
+	/* store_etcd.c: TCP connections to etcd, no other socket. */
+	if (rc == 0 && role == SANDBOX_STORE)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+		    SCMP_A0(SCMP_CMP_EQ, AF_INET));
+	if (rc == 0 && role == SANDBOX_STORE)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+		    SCMP_A0(SCMP_CMP_EQ, AF_INET6));
 	/* libc stdio: isatty (TCGETS) on a stream's first write. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 		    SCMP_A1(SCMP_CMP_EQ, TCGETS));
+	/* libevent: FIONREAD, what a connection has to read (store process). */
+	if (rc == 0 && role == SANDBOX_STORE)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+		    SCMP_A1(SCMP_CMP_EQ, FIONREAD));
 	/* libc malloc, a thread's stack: never executable. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,

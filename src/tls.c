@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -82,7 +83,9 @@ static int
 write_pem_file(const char *path, int mode, int is_key, EVP_PKEY *pkey, X509 *x,
     struct diag *d)
 {
-	char *tmp = xasprintf("%s.tmp", path);
+	/* The process's own temp name: instances that share cert_dir may
+	 * start together (make_pair takes turns, this is the second guard). */
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	FILE *f;
 	int fd, ok;
 
@@ -211,8 +214,17 @@ make_pair(const struct host_conf *h, struct diag *d)
 {
 	EVP_PKEY *pkey;
 	X509 *x;
-	int rc = -1;
+	int rc = -1, lock;
+	char *lp = xasprintf("%s.lock", h->key);
 
+	/* Two instances sharing cert_dir (behind a proxy they must serve the
+	 * same certificate) take turns: the second finds the first's pair and
+	 * uses it, never a key of one with a certificate of the other. */
+	lock = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(lp);
+	if (lock != -1 && flock(lock, LOCK_EX) == 0 && access(h->key, F_OK) == 0 &&
+	    access(h->cert, F_OK) == 0)
+		return 0;	/* the lock goes with the process */
 	if ((pkey = EVP_EC_gen("P-256")) == NULL) {
 		add_ssl_error(d, h->key, "cannot generate a P-256 key");
 		return -1;

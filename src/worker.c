@@ -116,8 +116,8 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-void
-worker_conn_gone(struct worker *w)
+static void
+conn_gone(struct worker *w)
 {
 	if (w->stopping || w->retiring) {
 		if (w->n_conns == 0)
@@ -232,8 +232,8 @@ chan_write_cb(evutil_socket_t fd, short what, void *arg)
 		event_add(w->chan_wev, NULL);
 }
 
-uint32_t
-worker_edit_send(struct worker *w, const struct edit_req *e)
+static uint32_t
+edit_send(struct worker *w, const struct edit_req *e)
 {
 	uint32_t id;
 
@@ -247,6 +247,8 @@ worker_edit_send(struct worker *w, const struct edit_req *e)
 		event_add(w->chan_wev, NULL);
 	return id;
 }
+
+static const struct conn_owner owner = { conn_gone, edit_send };
 
 /* One worker: its own event loop on its slot's sockets; returns its exit
  * status. The signals it handles are blocked by the caller and unblocked here,
@@ -263,6 +265,7 @@ worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks
 	int rc = 0;
 
 	memset(&w, 0, sizeof(w));
+	w.owner = &owner;
 	w.cfg = cfg;
 	w.site = g->site;
 	w.tls = g->tls;

@@ -25,7 +25,19 @@ struct listener {
 	char              name[64];     /* "127.0.0.1:1965", for messages */
 };
 
+/* What a connection asks of the worker that carries it. The worker hands
+ * these in (worker_run), so that conn.c calls no function of worker.c's:
+ * the worker drives the connections, never the other way round. */
+struct conn_owner {
+	/* A connection closed: the worker may accept again, or end. */
+	void     (*gone)(struct worker *);
+	/* Queues an editing request to the editing process; its id, or 0
+	 * when there is none to ask. */
+	uint32_t (*edit_send)(struct worker *, const struct edit_req *);
+};
+
 struct worker {
+	const struct conn_owner *owner;
 	const struct config  *cfg;
 	const struct site    *site;
 	struct tls           *tls;
@@ -57,10 +69,5 @@ void  conn_close_all(struct worker *);
 /* conn.c: the editing process's reply to connection id's editing request arrived
  * (m NULL: the master is gone, every request fails). */
 void  conn_edit_reply(struct worker *, uint32_t id, const struct chan_msg *m);
-/* worker.c: a connection closed; the worker may accept again, or end. */
-void  worker_conn_gone(struct worker *);
-/* worker.c: queues an editing request to the editing process; its id, or 0 when
- * there is no master to ask. */
-uint32_t worker_edit_send(struct worker *, const struct edit_req *);
 
 #endif

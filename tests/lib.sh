@@ -62,7 +62,8 @@ next_port() {
 
 # write_conf FILE [SETTINGS...]: a test config that includes the default dataset; each
 # extra argument is a line inside the server group (e.g. 'request_timeout = 1.0;').
-# Sets GEM_PORT and GOPH_PORT (free ports, also in the config) unless already set.
+# Sets GEM_PORT and GOPH_PORT (free ports, also in the config) unless already set;
+# GEM_PUBLIC, when set, is the Gemini port the pages and redirects name (a proxy's).
 write_conf() {
 	local f=$1; shift
 	: "${GEM_PORT:=$(free_port)}" "${GOPH_PORT:=$(free_port)}"
@@ -71,7 +72,7 @@ write_conf() {
 	{
 		echo "server = {"
 		echo "  hostnames = [ \"localhost\" ];"
-		echo "  gemini = { listen = [ \"127.0.0.1:$GEM_PORT\" ]; };"
+		echo "  gemini = { listen = [ \"127.0.0.1:$GEM_PORT\" ];${GEM_PUBLIC:+ port = $GEM_PUBLIC;} };"
 		echo "  gopher = { listen = [ \"127.0.0.1:$GOPH_PORT\" ]; };"
 		echo "  cert_dir = \"$T/certs\";"
 		echo "  capsule = \"${CAPSULE:-$ROOT/capsule}\";"
@@ -93,7 +94,8 @@ wait_port() {
 }
 
 # start_kilnet NAME ARGS...: runs $KILNET ARGS in the background, stderr and stdout
-# to $T/NAME.log; waits until every --gemini/--gopher (or config) port accepts.
+# to $T/NAME.log; waits until every --gemini/--gopher/--spartan/--nex port (or,
+# with none, the config's Gemini and Gopher ports) accepts.
 # Sets KPID (and KPID_NAME).
 start_kilnet() {
 	local name=$1; shift
@@ -103,7 +105,7 @@ start_kilnet() {
 	echo "$KPID $name" >>"$T/.servers"
 	local ports=() a prev=
 	for a in "$@"; do
-		case $prev in --gemini|--gopher) ports+=("$a") ;; esac
+		case $prev in --gemini|--gopher|--spartan|--nex) ports+=("$a") ;; esac
 		prev=$a
 	done
 	[ ${#ports[@]} -eq 0 ] && ports=("127.0.0.1:${GEM_PORT:-}" "127.0.0.1:${GOPH_PORT:-}")
@@ -154,11 +156,12 @@ stop_kilnet() {
 workers_of() {
 	local p
 	for p in $(pgrep -P "$1"); do
-		# the key process, the editing process, the builder and the metrics
-		# process have names of their own (kilnet-keys, kilnet-edit,
-		# kilnet-build, kilnet-metrics)
+		# the key process, the editing process, the builder, the store
+		# process and the metrics process have names of their own
+		# (kilnet-keys, kilnet-edit, kilnet-build, kilnet-store,
+		# kilnet-metrics)
 		case $(cat "/proc/$p/comm" 2>/dev/null) in
-		kilnet-keys|kilnet-edit|kilnet-build|kilnet-metrics) ;;
+		kilnet-keys|kilnet-edit|kilnet-build|kilnet-store|kilnet-metrics) ;;
 		*) echo "$p" ;;
 		esac
 	done

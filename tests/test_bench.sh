@@ -29,6 +29,39 @@ test_bench_loadgen_gemini_and_gopher() {
 	expect_eq "gopher errors" 0 "$(field errors "$out")"
 }
 
+# --spartan and --nex: the request line each protocol sends (Spartan's
+# "HOST PATH 0" and CRLF, Nex's path and LF), answered by kilnet's front ends;
+# --save keeps the reply the bench's floor then serves.
+test_bench_loadgen_spartan_and_nex() {
+	local sp nx out
+	sp=$(free_port) nx=$(free_port)
+	write_conf "$T/k.conf" 'access_log = "off";'
+	start_kilnet k -c "$T/k.conf" --spartan "127.0.0.1:$sp" --nex "127.0.0.1:$nx"
+	out=$(bench_loadgen --spartan --port "$sp" -c 8 -n 300 --seconds 60 --expect "2 text/gemini" \
+		--min-bytes 1000)
+	echo "$out"
+	expect_eq "spartan mode" spartan "$(field mode "$out")"
+	expect_eq "spartan requests" 300 "$(field requests "$out")"
+	expect_eq "spartan errors" 0 "$(field errors "$out")"
+	out=$(bench_loadgen --spartan --port "$sp" --request "localhost /join.gmi 0" -c 2 -n 20 \
+		--seconds 60 --expect "2 text/gemini")
+	expect_eq "spartan --request errors" 0 "$(field errors "$out")"
+	out=$(bench_loadgen --nex --port "$nx" -c 8 -n 300 --seconds 60 --expect "Keep it Local" \
+		--min-bytes 1000)
+	echo "$out"
+	expect_eq "nex mode" nex "$(field mode "$out")"
+	expect_eq "nex requests" 300 "$(field requests "$out")"
+	expect_eq "nex errors" 0 "$(field errors "$out")"
+	# The saved replies are what a client of each protocol gets.
+	bench_loadgen --spartan --port "$sp" --save "$T/sp.resp" >/dev/null
+	gopher_raw $'localhost / 0\r\n' "$sp" >"$T/sp.direct"
+	cmp "$T/sp.resp" "$T/sp.direct" || fail "--spartan --save differs from the reply"
+	bench_loadgen --nex --port "$nx" --save "$T/nx.resp" >/dev/null
+	gopher_raw $'/\n' "$nx" >"$T/nx.direct"
+	cmp "$T/nx.resp" "$T/nx.direct" || fail "--nex --save differs from the reply"
+	expect_contains "Nex home directory" "$(cat "$T/nx.resp")" "=> /members/ "
+}
+
 # The floor server (bench/floor.c) in each of its modes answers every request: the
 # bench compares kilnet against it, so a broken floor would make every ratio lie.
 test_bench_floor_modes() {

@@ -1,10 +1,12 @@
 # tests/test_clients.sh: the served site as real clients show it (issue 9, items 5
 # and 6). lynx and curl read the Gopher site and their output is compared with
 # tests/clients/*.expected, dumps that were read by eye once (ports are written
-# GOPHER_PORT and GEMINI_PORT there); amfora, a Gemini client for the terminal,
-# reads the Gemini site under tmux (tests/clients/amfora-capture.sh). And what is
-# sent wastes nothing: no trailing spaces, no decorative lines, a home page under
-# 2 KB in gemtext and in the Gopher root menu.
+# GOPHER_PORT, GEMINI_PORT, SPARTAN_PORT and NEX_PORT there); amfora, a Gemini
+# client for the terminal, reads the Gemini site under tmux
+# (tests/clients/amfora-capture.sh). The server serves all four protocols, as
+# the shipped config does, so each home page carries every "same site over"
+# link. And what is sent wastes nothing: no trailing spaces, no decorative
+# lines, home pages under 2 KB in gemtext, the Gopher root menu, Spartan and Nex.
 #
 # After an intended change to the pages, rewrite the expected dumps with
 #   UPDATE_EXPECTED=1 make test-quick T=clients
@@ -18,8 +20,12 @@ CL_DIR=$ROOT/tests/clients
 CL_HOME_MAX=2048
 
 cl_start() {
-	write_conf "$T/k.conf"
+	SP_PORT=$(free_port) NX_PORT=$(free_port)
+	write_conf "$T/k.conf" "spartan = { listen = [ \"127.0.0.1:$SP_PORT\" ]; };" \
+	    "nex = { listen = [ \"127.0.0.1:$NX_PORT\" ]; };"
 	start_kilnet k -c "$T/k.conf"
+	wait_port 127.0.0.1 "$SP_PORT" && wait_port 127.0.0.1 "$NX_PORT" ||
+		fail "no Spartan or Nex listener"
 }
 
 # cl_compare NAME FILE: FILE (a client's output) with its ports written as names,
@@ -27,7 +33,8 @@ cl_start() {
 cl_compare() {
 	local name=$1 got=$T/$1.got
 	tr -d '\r' <"$2" | sed -e "s/:$GOPH_PORT\\b/:GOPHER_PORT/g" \
-	    -e "s/:$GEM_PORT\\b/:GEMINI_PORT/g" -e "s/\\t$GOPH_PORT\$/\\tGOPHER_PORT/" >"$got"
+	    -e "s/:$GEM_PORT\\b/:GEMINI_PORT/g" -e "s/:$SP_PORT\\b/:SPARTAN_PORT/g" \
+	    -e "s/:$NX_PORT\\b/:NEX_PORT/g" -e "s/\\t$GOPH_PORT\$/\\tGOPHER_PORT/" >"$got"
 	if [ -n "${UPDATE_EXPECTED:-}" ]; then
 		cp "$got" "$CL_DIR/$name.expected"
 		echo "wrote $CL_DIR/$name.expected"
@@ -83,19 +90,26 @@ test_clients_amfora_gemini() {
 	cl_compare amfora-home "$T/screens/home.screen"
 }
 
-# Every page of the default dataset, as --render writes it: no line ends in a
-# space or TAB (in a menu: no display text does), no line is only decoration
-# (rules of - = * _ ~ #), and the two home pages are under 2 KB.
+# Every page of the default dataset, as --render writes it with all four
+# protocols on their default ports (the shipped config; rendered, never bound):
+# no line ends in a space or TAB (in a menu: no display text does), no line is
+# only decoration (rules of - = * _ ~ #), and the four home pages are under 2 KB.
 test_clients_low_bandwidth() {
-	GEM_PORT=1965 GOPH_PORT=70 write_conf "$T/k.conf"
+	GEM_PORT=1965 GOPH_PORT=70 write_conf "$T/k.conf" \
+	    'spartan = { listen = [ "127.0.0.1:300" ]; };' 'nex = { listen = [ "127.0.0.1:1900" ]; };'
 	"$KILNET" --render "$T/site" -c "$T/k.conf" 2>"$T/err" ||
 		{ cat "$T/err"; fail "kilnet --render failed"; return 1; }
-	local home root f bad=0
+	local home root sp nx f bad=0
 	home=$(stat -c %s "$T/site/gemini/index.gmi")
 	root=$(stat -c %s "$T/site/gopher/gophermap")
-	echo "home page: $home bytes in gemtext, $root bytes in the Gopher root menu"
+	sp=$(stat -c %s "$T/site/spartan/index.gmi")
+	nx=$(stat -c %s "$T/site/nex/index")
+	echo "home page: $home bytes in gemtext, $root bytes in the Gopher root menu," \
+	    "$sp over Spartan, $nx over Nex"
 	[ "$home" -lt "$CL_HOME_MAX" ] || fail "gemtext home page: $home bytes, not under $CL_HOME_MAX"
 	[ "$root" -lt "$CL_HOME_MAX" ] || fail "Gopher root menu: $root bytes, not under $CL_HOME_MAX"
+	[ "$sp" -lt "$CL_HOME_MAX" ] || fail "Spartan home page: $sp bytes, not under $CL_HOME_MAX"
+	[ "$nx" -lt "$CL_HOME_MAX" ] || fail "Nex home directory: $nx bytes, not under $CL_HOME_MAX"
 	while IFS= read -r f; do
 		case $f in *.png|*.jpg|*.gif) continue ;; esac
 		if LC_ALL=C grep -nE $'[ \t]\r?$' "$f"; then

@@ -5,7 +5,8 @@
 # system in mount, PID and network namespaces of its own (nothing it does
 # reaches the system, and it has no network: the package must install from
 # the .deb and what is installed already), it checks the config, serves by
-# hand, passes systemd-analyze and hardening-check, and removes and purges.
+# hand (Spartan and Nex on the shipped ports), passes systemd-analyze and
+# hardening-check, and removes and purges.
 # make test skips it: it needs the built package (make deb: a clean build
 # with dpkg-buildpackage, the unit tests and lintian, about 20 s) and
 # debhelper, lintian and devscripts, which make deps does not install.
@@ -62,19 +63,28 @@ deb_inside() {
 	    no "kilnet -t -c $conf: $out"
 
 	# Started by hand, as root, with the installed config: it serves the
-	# home page over both protocols (workers chrooted, as nobody).
+	# home page over all four protocols (workers chrooted, as nobody),
+	# Gemini and Gopher on the ports given, Spartan and Nex on the config's
+	# own, 300 and 1900: the package ships them on.
 	ip link set lo up
 	GEM_PORT=11965 GOPH_PORT=17070
 	kilnet -c "$conf" --gemini "127.0.0.1:$GEM_PORT" --gopher "127.0.0.1:$GOPH_PORT" \
 	    >"$T/kilnet.log" 2>&1 &
 	pid=$!
-	if wait_port 127.0.0.1 "$GEM_PORT" && wait_port 127.0.0.1 "$GOPH_PORT"; then
+	if wait_port 127.0.0.1 "$GEM_PORT" && wait_port 127.0.0.1 "$GOPH_PORT" &&
+	    wait_port 127.0.0.1 300 && wait_port 127.0.0.1 1900; then
 		out=$(gemini "gemini://localhost:$GEM_PORT/" 2>&1)
 		[[ $out == "20 text/gemini"* && $out == *"# Keep it Local Network"* ]] &&
 		    ok "Gemini home page" || no "Gemini home page: $(head -c 300 <<<"$out")"
 		out=$(gopher_raw $'\r\n' 2>&1)
 		[[ $out == i*"Keep it Local"* && $out == *$'\r\n.\r' ]] &&
 		    ok "Gopher root menu" || no "Gopher root menu: $(head -c 300 <<<"$out")"
+		out=$(gopher_raw $'localhost / 0\r\n' 300 2>&1)
+		[[ $out == "2 text/gemini"* && $out == *"# Keep it Local Network"* ]] &&
+		    ok "Spartan home page on port 300" || no "Spartan home page: $(head -c 300 <<<"$out")"
+		out=$(gopher_raw $'/\n' 1900 2>&1)
+		[[ $out == "Keep it Local Network"* && $out == *"=> spartan://localhost/ "* ]] &&
+		    ok "Nex home directory on port 1900" || no "Nex home directory: $(head -c 300 <<<"$out")"
 		w=$(pgrep -P "$pid" | head -n 1)
 		[ -n "$w" ] && [ "$(awk '/^Uid:/ { print $3 }' "/proc/$w/status")" = \
 		    "$(id -u nobody)" ] && ok "a worker runs as nobody" || no "no worker as nobody"

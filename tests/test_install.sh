@@ -71,6 +71,14 @@ default configuration: /etc/kilnet/kilnet.conf" "$out"
 		fail "example config: cert_dir is not the unit's state folder"
 	grep -qx '  capsule = "capsule";' "$share/kilnet.conf" ||
 		fail "example config: capsule is not the folder beside it"
+	# The example serves all four protocols on their own ports (issue 23 item
+	# 5): its home page links Spartan and Nex with no port in the URL
+	# (rendered, not bound: port 300 needs root).
+	"$bin" --render "$T/site" -c "$share/kilnet.conf" 2>"$T/render.err" ||
+		{ cat "$T/render.err"; fail "--render with the installed example failed"; }
+	out=$(cat "$T/site/gemini/index.gmi")
+	expect_contains "example: Spartan on its port" "$out" "=> spartan://localhost/ The same site over Spartan"
+	expect_contains "example: Nex on its port" "$out" "=> nex://localhost/ The same site over Nex"
 	# Without -c it looks where the unit and the manual say, and says so.
 	local rc=0
 	out=$("$bin" -t 2>&1) || rc=$?
@@ -101,8 +109,10 @@ test_install_example_serves() {
 	cp -R "$T/root/usr/share/kilnet/." "$T/etc/"
 	sed -i "s|^  cert_dir = .*|  cert_dir = \"$T/state\";|" "$T/etc/kilnet.conf"
 	GEM_PORT=$(free_port) GOPH_PORT=$(free_port)
+	local sp=$(free_port) nx=$(free_port)
 	KILNET="$T/root/usr/sbin/kilnet" start_kilnet inst -c "$T/etc/kilnet.conf" --workers 1 \
-	    --gemini "127.0.0.1:$GEM_PORT" --gopher "127.0.0.1:$GOPH_PORT"
+	    --gemini "127.0.0.1:$GEM_PORT" --gopher "127.0.0.1:$GOPH_PORT" \
+	    --spartan "127.0.0.1:$sp" --nex "127.0.0.1:$nx"
 	local out
 	out=$(gemini "gemini://localhost:$GEM_PORT/")
 	expect_contains "Gemini home page" "$out" "20 text/gemini"
@@ -115,6 +125,12 @@ test_install_example_serves() {
 	fi
 	out=$(gopher_raw $'\r\n')
 	expect_contains "Gopher root menu" "$out" "Keep it Local"
+	expect_contains "Gopher root links Spartan" "$out" "URL:spartan://localhost:$sp/"
+	out=$(gopher_raw $'localhost / 0\r\n' "$sp")
+	expect_contains "Spartan home page" "$out" $'2 text/gemini; charset=utf-8; lang=en\r\n# Keep it Local'
+	out=$(gopher_raw $'/\n' "$nx")
+	expect_contains "Nex home directory" "$out" "Keep it Local Network"
+	expect_contains "Nex links Gemini" "$out" "=> gemini://localhost:$GEM_PORT/ "
 	[ -s "$T/state/localhost.crt" ] && [ -s "$T/state/localhost.key" ] ||
 		fail "no certificate generated in cert_dir"
 	expect_eq "key mode" 600 "$(stat -c %a "$T/state/localhost.key")"
@@ -292,18 +308,26 @@ test_install_low_port_capability() {
 	sed -i "s|^  cert_dir = .*|  cert_dir = \"$T/state\";|" "$T/etc/kilnet.conf"
 	chown nobody "$T/state"
 	local drop=(--reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+	# Spartan's port is below 1024 too, as the shipped 300 is; Nex's is not.
 	GEM_PORT=$(free_low_port) GOPH_PORT=$(free_low_port)
+	local sp nx
+	sp=$(free_low_port) nx=$(free_port)
 	local bin=$T/root/usr/sbin/kilnet out rc=0
+	local listen=(--gemini "127.0.0.1:$GEM_PORT" --gopher "127.0.0.1:$GOPH_PORT"
+	    --spartan "127.0.0.1:$sp" --nex "127.0.0.1:$nx")
 	out=$(setpriv "${drop[@]}" "$bin" -c "$T/etc/kilnet.conf" --workers 1 \
-	    --gemini "127.0.0.1:$GEM_PORT" --gopher "127.0.0.1:$GOPH_PORT" 2>&1) || rc=$?
+	    "${listen[@]}" 2>&1) || rc=$?
 	expect_eq "exit status without the capability" 1 "$rc"
 	expect_contains "names the address" "$out" "127.0.0.1:$GEM_PORT"
 	KILNET=setpriv start_kilnet capable "${drop[@]}" --inh-caps=+net_bind_service \
 	    --ambient-caps=+net_bind_service "$bin" -c "$T/etc/kilnet.conf" --workers 1 \
-	    --gemini "127.0.0.1:$GEM_PORT" --gopher "127.0.0.1:$GOPH_PORT"
+	    "${listen[@]}"
 	out=$(gemini "gemini://localhost:$GEM_PORT/")
 	expect_contains "Gemini on port $GEM_PORT" "$out" "20 text/gemini"
 	out=$(gopher_raw $'\r\n')
 	expect_contains "Gopher on port $GOPH_PORT" "$out" "Keep it Local"
+	wait_port 127.0.0.1 "$sp" || fail "no Spartan listener on port $sp"
+	out=$(gopher_raw $'localhost / 0\r\n' "$sp")
+	expect_contains "Spartan on port $sp" "$out" "2 text/gemini"
 	expect_eq "certificate owner" nobody "$(stat -c %U "$T/state/localhost.key")"
 }

@@ -34,7 +34,7 @@
 static const char usage_text[] =
 "usage: titan --port P [--host ADDR] [--sni NAME] [--cert FILE --key FILE]\n"
 "             [--url URL] [--file FILE | --data STRING] [--size N] [--send N]\n"
-"             [--hold MS]\n";
+"             [--hold MS] [--timeout S]\n";
 
 static const char help_text[] =
 "\n"
@@ -58,6 +58,7 @@ static const char help_text[] =
 "                    body's length); the body sent is unchanged.\n"
 "  --send N          send only the first N bytes of the body.\n"
 "  --hold MS         after sending, keep the connection open MS milliseconds\n"
+"  --timeout S       give up after S seconds (default 20)\n"
 "                    without sending before reading the response (default 0).\n"
 "  -h, --help        this text.\n"
 "\n"
@@ -66,7 +67,7 @@ static const char help_text[] =
 "connection or TLS error or no header, 2 a usage error.\n";
 
 enum { O_PORT = 256, O_HOST, O_SNI, O_CERT, O_KEY, O_URL, O_FILE, O_DATA,
-    O_SIZE, O_SEND, O_HOLD };
+    O_SIZE, O_SEND, O_HOLD, O_TIMEOUT };
 
 static const struct option options[] = {
 	{ "port", required_argument, NULL, O_PORT },
@@ -80,6 +81,7 @@ static const struct option options[] = {
 	{ "size", required_argument, NULL, O_SIZE },
 	{ "send", required_argument, NULL, O_SEND },
 	{ "hold", required_argument, NULL, O_HOLD },
+	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "help", no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -321,7 +323,8 @@ main(int argc, char **argv)
 {
 	const char *port = NULL, *host = "127.0.0.1", *sni = "localhost";
 	const char *cert = NULL, *key = NULL, *url = NULL, *file = NULL, *data = NULL;
-	long long size = -1, send_n = -1, hold_ms = 0;
+	long long size = -1, send_n = -1, hold_ms = 0, timeout_s = ALARM_SECONDS;
+	char tmsg[64];
 	unsigned char *body = NULL, *out;
 	size_t body_len = 0, line_len, send_len;
 	char *line, *default_url = NULL;
@@ -342,6 +345,7 @@ main(int argc, char **argv)
 		case O_SIZE: size = parse_count("--size", optarg); break;
 		case O_SEND: send_n = parse_count("--send", optarg); break;
 		case O_HOLD: hold_ms = parse_count("--hold", optarg); break;
+		case O_TIMEOUT: timeout_s = parse_count("--timeout", optarg); break;
 		case 'h':
 			printf("%s%s", usage_text, help_text);
 			return EX_OK;
@@ -364,7 +368,8 @@ main(int argc, char **argv)
 	if (*sni == '\0')
 		sni = NULL;
 
-	start_timeout(ALARM_SECONDS, "titan: timeout (20 s)\n", EX_FAIL);
+	snprintf(tmsg, sizeof(tmsg), "titan: timeout (%lld s)\n", timeout_s);
+	start_timeout((double)timeout_s, tmsg, EX_FAIL);
 
 	if (url == NULL) {
 		size_t n = strlen(sni ? sni : host) + strlen(port) + 32;

@@ -62,7 +62,7 @@ static const struct {
 	  "request_timeout, "
 	  "write_timeout, max_connections, workers, access_log, anonymise_log, "
 	  "rate_limit, user, chroot, sandbox, editors, editing_hostname, max_upload, "
-	  "upload_timeout, state_dir, metrics, log_format)" },
+	  "upload_timeout, state_dir, store, metrics, log_format)" },
 	{ "a string for a number", "workers = \"two\";", NAME, MEMBER,
 	  "FILE:2: server.workers: expected an integer, found a string" },
 	{ "a duplicate hostname", "hostnames = [ \"localhost\", \"localhost\" ];", NAME,

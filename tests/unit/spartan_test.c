@@ -10,7 +10,8 @@
 
 #include "unit.h"
 
-/* The shipped config with Spartan and Nex listening (they are off there). */
+/* The shipped config with Spartan and Nex listening: on there (ports 300 and
+ * 1900), and put on here should it ever turn them off. */
 static struct site *
 light_site(void)
 {
@@ -24,14 +25,18 @@ light_site(void)
 		diag_print(&d, "unit: ");
 		exit(2);
 	}
-	cfg.spartan_listen = xcalloc(1, sizeof(*cfg.spartan_listen));
-	cfg.spartan_listen[0].host = xstrdup("127.0.0.1");
-	cfg.spartan_listen[0].port = 300;
-	cfg.n_spartan_listen = 1;
-	cfg.nex_listen = xcalloc(1, sizeof(*cfg.nex_listen));
-	cfg.nex_listen[0].host = xstrdup("127.0.0.1");
-	cfg.nex_listen[0].port = 1900;
-	cfg.n_nex_listen = 1;
+	if (cfg.n_spartan_listen == 0) {
+		cfg.spartan_listen = xcalloc(1, sizeof(*cfg.spartan_listen));
+		cfg.spartan_listen[0].host = xstrdup("127.0.0.1");
+		cfg.spartan_listen[0].port = 300;
+		cfg.n_spartan_listen = 1;
+	}
+	if (cfg.n_nex_listen == 0) {
+		cfg.nex_listen = xcalloc(1, sizeof(*cfg.nex_listen));
+		cfg.nex_listen[0].host = xstrdup("127.0.0.1");
+		cfg.nex_listen[0].port = 1900;
+		cfg.n_nex_listen = 1;
+	}
 	config_finish(&cfg);
 	if ((site = site_build(&cfg, &d)) == NULL) {
 		diag_print(&d, "unit: ");

@@ -23,7 +23,7 @@
 #define UNIT_SUITES(X) \
 	X(url) X(gemini) X(gopher) X(spartan) X(nex) X(proxy) X(titan) X(wrap) \
 	X(render) \
-	X(editchan) X(config) X(metrics) X(log_json)
+	X(editchan) X(config) X(chunk) X(metrics) X(log_json)
 
 #define UNIT_DECLARE(name) void unit_##name(void);
 UNIT_SUITES(UNIT_DECLARE)
