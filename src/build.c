@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* A build is the dataset's parse and render: 0.4 s at 10,000 members, and an
  * editor's dataset was checked within a few seconds. Past this it is stuck. */

@@ -6,7 +6,7 @@
  */
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 void
 fd_close_all_but(const int *keep, size_t n)

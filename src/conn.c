@@ -29,7 +29,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "kilnet.h"
+#include "server.h"
 #include "worker.h"
 
 enum proto { P_GEMINI, P_GOPHER, P_GOPHERS, P_SPARTAN, P_NEX };
@@ -348,7 +348,7 @@ conn_limited(struct conn *c, int wait)
 
 /*
  * A TLS 1.3 response leaves in as few segments as it fits: the session ticket
- * (asked for here, not at the end of the handshake: tls.c sets num_tickets to
+ * (asked for here, not at the end of the handshake: tlsctx.c sets num_tickets to
  * 0), the response and the close_notify are held by TCP_CORK and go out
  * together, the FIN with them, when the socket is closed or shut down. Three
  * writes were three segments, each with its headers and often its own ACK.
@@ -782,7 +782,7 @@ conn_step(struct conn *c)
 			}
 			/* Spartan and Nex are plain text only. */
 			if (first == 0x16 && c->proto == P_GOPHER) {	/* a TLS handshake record */
-				if ((c->ssl = tls_new(c->w->tls)) == NULL ||
+				if ((c->ssl = tlsctx_new(c->w->tls)) == NULL ||
 				    !SSL_set_fd(c->ssl, c->fd)) {
 					conn_fail(c, "out of memory");
 					return;
@@ -881,7 +881,7 @@ conn_new(struct worker *w, int fd, int kind, int proxy, const struct sockaddr *s
 		c->state = ST_PEEK;
 		c->deadline = c->start + w->cfg->request_timeout_ms;
 	} else {
-		if ((c->ssl = tls_new(w->tls)) == NULL || !SSL_set_fd(c->ssl, fd)) {
+		if ((c->ssl = tlsctx_new(w->tls)) == NULL || !SSL_set_fd(c->ssl, fd)) {
 			SSL_free(c->ssl);
 			ERR_clear_error();
 			free(c);

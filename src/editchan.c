@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 #define CHAN_MAGIC 0x6b656474u	/* "kedt" */
 

@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 #define VERSIONS_KEPT 20
 #define VERSIONS_DIR  "versions"

@@ -28,7 +28,7 @@
 #include <openssl/x509v3.h>
 
 #include "etcd.h"
-#include "kilnet.h"
+#include "server.h"
 
 /* A call's limit: a live member answers a put in milliseconds; one that has
  * lost its quorum never does. */

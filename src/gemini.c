@@ -1,6 +1,6 @@
 /*
  * gemini.c: one Gemini request line -> one reply, a pure function of the bytes
- * read and the immutable site. server.c reads the line and sends what we answer;
+ * read and the immutable site. conn.c reads the line and sends what we answer;
  * every byte served already sits in the site table, except search results and
  * redirects, which are built here per request. Results come a page at a time:
  * "/search?QUERY", then "/search/page/N?QUERY".

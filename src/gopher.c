@@ -2,7 +2,7 @@
  * gopher.c: the Gopher front end (RFC 1436). Turns the bytes of one request line
  * into a reply: a prebuilt menu or document from the site table, search results,
  * the HTML page behind a URL: selector, or an error menu. Pure: no I/O, no
- * globals; server.c reads the line and writes what this returns. Results come
+ * globals; conn.c reads the line and writes what this returns. Results come
  * a page at a time: "/search" or "/search/page/N" with the query after a TAB
  * (a type 7 item), or after a "?" (the type 1 items linking the pages: a menu
  * item cannot carry a TAB).

@@ -50,7 +50,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
-#include "kilnet.h"
+#include "server.h"
 #include "keyproc.h"
 
 /* Its process title (what ps and pgrep show). */
@@ -140,14 +140,14 @@ set_free(struct kp_set *s)
 }
 
 static void
-set_of(struct kp_set *s, const struct tls *t)
+set_of(struct kp_set *s, const struct tlsctx *t)
 {
 	const unsigned char *spki;
 	const char *file;
 	size_t len;
 
 	memset(s, 0, sizeof(*s));
-	for (size_t i = 0; tls_key_of(t, i, &file, &spki, &len) == 0; i++) {
+	for (size_t i = 0; tlsctx_key_of(t, i, &file, &spki, &len) == 0; i++) {
 		s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
 		s->v[s->n].file = xstrdup(file);
 		s->v[s->n].spki = xmalloc(len);
@@ -435,7 +435,7 @@ spawn(struct keyproc *k, int restart, struct diag *d)
 }
 
 struct keyproc *
-keyproc_start(const struct tls *t, const struct privs *p, struct diag *d)
+keyproc_start(const struct tlsctx *t, const struct privs *p, struct diag *d)
 {
 	struct keyproc *k = xcalloc(1, sizeof(*k));
 
@@ -463,7 +463,7 @@ keyproc_start(const struct tls *t, const struct privs *p, struct diag *d)
 }
 
 int
-keyproc_reload(struct keyproc *k, const struct tls *t, const struct privs *p,
+keyproc_reload(struct keyproc *k, const struct tlsctx *t, const struct privs *p,
     struct diag *d)
 {
 	struct diag rd = { 0 };

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* The largest input (a digest, or an RSA block) and signature: an RSA key of
  * 16384 bits. */

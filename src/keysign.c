@@ -1,5 +1,5 @@
 /*
- * keysign.c: the workers' side of the key process. tls.c gives each TLS
+ * keysign.c: the workers' side of the key process. tlsctx.c gives each TLS
  * context its certificate and a "remote" key made here: the certificate's
  * public key with a method of ours, whose signing asks the key process
  * (keyproc.c) over the worker's own socket, naming the key by the SHA-256 of
@@ -33,7 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-#include "kilnet.h"
+#include "server.h"
 #include "keyproc.h"
 
 /* How long a worker waits for a signature at most: the key process answers

@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* Opens a listening (or, with do_listen 0, only bound) socket. reuseport: the
  * workers' sockets share the port; the master's check socket must not, so that
@@ -164,7 +164,7 @@ lsock_free(struct lsock *l)
 }
 
 void
-lsocks_free(struct lsocks *ls)
+listeners_free(struct listen_set *ls)
 {
 	for (size_t i = 0; i < ls->n; i++)
 		lsock_free(&ls->v[i]);
@@ -217,7 +217,7 @@ lsock_steer(const struct lsock *l, int n_slots)
  * changes. The order is the workers' listener order: Gemini, Gopher, Spartan, Nex.
  */
 int
-lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slots)
+listeners_build(struct listen_set *cur, const struct config *cfg, int n_slots)
 {
 	size_t n = cfg->n_gemini_listen + cfg->n_gopher_listen +
 	    cfg->n_spartan_listen + cfg->n_nex_listen, i, j;
@@ -295,7 +295,7 @@ lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slots)
 			if (match[j] != -1)
 				for (s = 0; s < cur->v[j].n_fd; s++)
 					cur->v[j].fd[s] = -1;
-		lsocks_free(cur);
+		listeners_free(cur);
 		cur->v = ls;
 		cur->n = n;
 		for (i = 0; i < n; i++)
@@ -321,7 +321,7 @@ lsocks_build(struct lsocks *cur, const struct config *cfg, int n_slots)
  * rest stay in ls, for the caller to close). Returns how many.
  */
 size_t
-lsocks_take(struct lsocks *ls, int slot, int n_slots, struct wsock **out)
+listeners_take(struct listen_set *ls, int slot, int n_slots, struct wsock **out)
 {
 	size_t n = 0, cap = 0;
 	struct wsock *v = NULL;

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 #include "log_json.h"
 
 /* The longest request either protocol reads and the longest hostname, each

@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 #include <unistr.h>
 
-#include "kilnet.h"
+#include "server.h"
 #include "log_json.h"
 
 /* The encoder's settings: one line, fields in the order they are added, and

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* One message's line (ending in a newline, malloc'd); NULL out of memory. */
 char *log_json_message(const char *level, const char *process, const char *msg);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 static const char usage_text[] =
 "usage: kilnet [-c FILE] [-t] [--render DIR] [--gemini ADDR:PORT]...\n"
@@ -301,7 +301,7 @@ report(const struct diag *d, int reloading, int errors, const char *prefix)
  * is reported and *g is left empty; nothing half-built escapes.
  */
 static int
-load(const struct cmdline *cl, struct server_gen *g, int serving, int reloading)
+load(const struct cmdline *cl, struct generation *g, int serving, int reloading)
 {
 	struct diag d = { 0 };
 
@@ -329,14 +329,14 @@ load(const struct cmdline *cl, struct server_gen *g, int serving, int reloading)
 	return 0;
 fail:
 	diag_clear(&d);
-	server_gen_free(g);
+	generation_free(g);
 	return -1;
 }
 
 /* The server's reload callback (SIGHUP, and an editor's stored upload): the
  * same sources, read again. */
 static int
-reload(void *arg, struct server_gen *out)
+reload(void *arg, struct generation *out)
 {
 	return load(arg, out, 1, 1);
 }
@@ -345,7 +345,7 @@ int
 main(int argc, char **argv)
 {
 	struct cmdline cl;
-	struct server_gen g = { 0 };
+	struct generation g = { 0 };
 	struct diag d = { 0 };
 	int rc;
 
@@ -371,7 +371,7 @@ main(int argc, char **argv)
 		rc = server_run(&g, reload, &cl);
 	}
 	diag_clear(&d);
-	server_gen_free(&g);
+	generation_free(&g);
 	free_cmdline(&cl);
 	return rc;
 }

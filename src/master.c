@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* A worker that dies sooner than this after its start is not restarted: it
  * would die again. */
@@ -75,12 +75,12 @@ struct livewait {
 };
 
 struct master {
-	struct server_gen  *g;
+	struct generation  *g;
 	server_reload_fn    reload;
 	void               *reload_arg;
 	const sigset_t     *oldmask;
 	struct privs        privs;
-	struct lsocks       ls;
+	struct listen_set       ls;
 	struct rl_table    *limits;  /* shared by every worker, kept across reloads */
 	struct sandbox_board *board; /* where a worker's filter names a call */
 	struct keyproc     *keys;    /* the key process (keyproc.c) */
@@ -104,7 +104,7 @@ struct master {
 	long                store_started, store_again;
 	struct build        build;     /* the next generation's site */
 	int                 building, rebuild;
-	struct server_gen   next;      /* its config, while it builds */
+	struct generation   next;      /* its config, while it builds */
 };
 
 /*
@@ -269,7 +269,7 @@ helper_child(struct master *m, int ctl)
 	m->n_lw = 0;
 	m->store_pid = 0;
 	buf_free(&m->build.in);
-	server_gen_free(&m->next);
+	generation_free(&m->next);
 	sigprocmask(SIG_SETMASK, m->oldmask, NULL);
 	m->is_child = 1;
 }
@@ -417,8 +417,8 @@ spawn(struct master *m, int slot)
 
 		/* Only this slot's sockets stay open in the worker, and only
 		 * its own end of its own channel. */
-		n = lsocks_take(&m->ls, slot, m->n_slots, &socks);
-		lsocks_free(&m->ls);
+		n = listeners_take(&m->ls, slot, m->n_slots, &socks);
+		listeners_free(&m->ls);
 		for (size_t k = 0; k < m->n_ed; k++)
 			close(m->ed[k].ctl);
 		free(m->ed);
@@ -433,7 +433,7 @@ spawn(struct master *m, int slot)
 			close(m->store_ctl);
 		m->store_pid = 0;
 		buf_free(&m->build.in);
-		server_gen_free(&m->next);
+		generation_free(&m->next);
 		/* The seed dataset stays in the master (the editing process of a
 		 * later restart needs it); a worker serves the site only. */
 		network_free(&m->g->cfg->net);
@@ -511,14 +511,14 @@ master_stop(struct master *m, int sig)
 	 * queued and closes at once, and a connection the kernel completes after
 	 * that finds the port closed (refused, which a proxy retries elsewhere)
 	 * rather than queued on a socket we close later (reset mid-request). */
-	lsocks_free(&m->ls);
+	listeners_free(&m->ls);
 	for (size_t k = 0; k < m->n_ch; k++)
 		kill(m->ch[k].pid, SIGTERM);
 	for (size_t k = 0; k < m->n_ed; k++)
 		kill(m->ed[k].pid, SIGTERM);
 	if (m->building) {
 		build_cancel(&m->build);
-		server_gen_free(&m->next);
+		generation_free(&m->next);
 		m->building = 0;
 	}
 }
@@ -551,7 +551,7 @@ reload_failed(struct master *m)
 /* A new generation replaces the one serving: the workers are swapped at the
  * loop's next turn (master_swap). -1: it cannot be (and ng is freed). */
 static int
-master_install(struct master *m, struct server_gen *ng)
+master_install(struct master *m, struct generation *ng)
 {
 	long bound = retire_bound(m->g->cfg);
 	struct diag d = { 0 };
@@ -561,19 +561,19 @@ master_install(struct master *m, struct server_gen *ng)
 	 * the reload before anything else changes. */
 	if (privs_resolve(ng->cfg, &np) == -1 ||
 	    keyproc_reload(m->keys, ng->tls, &np, &d) == -1 ||
-	    lsocks_build(&m->ls, ng->cfg, slots_for(ng->cfg)) == -1 ||
+	    listeners_build(&m->ls, ng->cfg, slots_for(ng->cfg)) == -1 ||
 	    metricsproc_reload(m->mproc, ng->cfg, &np) == -1) {
 		for (size_t i = 0; i < d.n; i++)
 			log_error("%s", d.msgs[i]);
 		diag_clear(&d);
-		server_gen_free(ng);
+		generation_free(ng);
 		reload_failed(m);
 		return -1;
 	}
 	m->n_slots = slots_for(ng->cfg);
 	metrics_slots(m->metrics, m->n_slots);
-	tls_keep_sessions(ng->tls, m->g->tls);
-	server_gen_free(m->g);
+	tlsctx_keep_sessions(ng->tls, m->g->tls);
+	generation_free(m->g);
 	*m->g = *ng;
 	memset(ng, 0, sizeof(*ng));
 	m->privs = np;
@@ -676,7 +676,7 @@ master_reload(struct master *m, const char *why)
 	if (m->reload(m->reload_arg, &m->next) == -1 ||
 	    privs_resolve(m->next.cfg, &np) == -1 ||
 	    build_start(&m->build, m->next.cfg, &np, 1) == -1) {
-		server_gen_free(&m->next);
+		generation_free(&m->next);
 		reload_failed(m);
 		answer_stores(m, ED_FAILED);
 		return;
@@ -694,14 +694,14 @@ master_built(struct master *m, struct site *site)
 	m->building = 0;
 	if (site != NULL) {
 		m->next.site = site;
-		if ((m->next.tls = tls_setup(m->next.cfg, &d)) == NULL) {
+		if ((m->next.tls = tlsctx_setup(m->next.cfg, &d)) == NULL) {
 			for (size_t i = 0; i < d.n; i++)
 				log_error("%s", d.msgs[i]);
 		}
 		diag_clear(&d);
 	}
 	if (site == NULL || m->next.tls == NULL) {
-		server_gen_free(&m->next);
+		generation_free(&m->next);
 		reload_failed(m);
 		answer_stores(m, ED_FAILED);
 	} else if (master_install(m, &m->next) == 0) {
@@ -1003,16 +1003,16 @@ metrics_child_release(void *arg)
 	m->limits = NULL;
 	sandbox_board_free(m->board);
 	m->board = NULL;
-	tls_free(m->g->tls);
+	tlsctx_free(m->g->tls);
 	m->g->tls = NULL;
 	if (m->next.tls != NULL) {
-		tls_free(m->next.tls);
+		tlsctx_free(m->next.tls);
 		m->next.tls = NULL;
 	}
 }
 
 int
-server_run(struct server_gen *g, server_reload_fn reload, void *arg)
+server_run(struct generation *g, server_reload_fn reload, void *arg)
 {
 	sigset_t block, wait_set, oldmask;
 	struct diag d = { 0 };
@@ -1046,7 +1046,7 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	{
 		struct diag d = { 0 };
 
-		if ((g->tls = tls_setup(g->cfg, &d)) == NULL) {
+		if ((g->tls = tlsctx_setup(g->cfg, &d)) == NULL) {
 			diag_print(&d, "kilnet: ");
 			diag_clear(&d);
 			return 1;
@@ -1071,7 +1071,7 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	if ((m.limits = ratelimit_table_new()) == NULL ||
 	    (m.board = sandbox_board_new()) == NULL ||
 	    (m.metrics = metrics_new()) == NULL ||
-	    lsocks_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
+	    listeners_build(&m.ls, g->cfg, slots_for(g->cfg)) == -1) {
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
 		metrics_free(m.metrics);
@@ -1081,7 +1081,7 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	if ((m.keys = keyproc_start(g->tls, &m.privs, &d)) == NULL) {
 		diag_print(&d, "kilnet: ");
 		diag_clear(&d);
-		lsocks_free(&m.ls);
+		listeners_free(&m.ls);
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
 		metrics_free(m.metrics);
@@ -1095,7 +1095,7 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	if ((m.mproc = metricsproc_start(g->cfg, &m.privs, m.metrics,
 	    metrics_child_release, &m)) == NULL) {
 		keyproc_stop(m.keys);
-		lsocks_free(&m.ls);
+		listeners_free(&m.ls);
 		ratelimit_table_free(m.limits);
 		sandbox_board_free(m.board);
 		metrics_free(m.metrics);
@@ -1121,8 +1121,8 @@ server_run(struct server_gen *g, server_reload_fn reload, void *arg)
 	free(m.lw);
 	if (m.building)
 		build_cancel(&m.build);
-	server_gen_free(&m.next);
-	lsocks_free(&m.ls);
+	generation_free(&m.next);
+	listeners_free(&m.ls);
 	metricsproc_stop(m.mproc);
 	store_stop(&m);
 	/* Last: the workers' drain may still have asked for signatures. */

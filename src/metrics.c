@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* server.workers is at most 256 (config.c). */
 #define SLOTS        256

@@ -41,7 +41,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* A metrics process that dies sooner than this after its start is not
  * started again (until the next reload): it would die again. */

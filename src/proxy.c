@@ -1,7 +1,7 @@
 /*
  * proxy.c: the PROXY protocol header (HAProxy's proxy-protocol.txt, v1 text and
  * v2 binary) that a proxy listener expects before the client's first byte. A
- * pure parser: server.c feeds it the bytes read so far and learns the client's
+ * pure parser: conn.c feeds it the bytes read so far and learns the client's
  * address, that it needs more bytes, or that the connection must be closed.
  * The bytes come from the network before anything is trusted, so every check
  * is strict and nothing is read past len.

@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* 64K entries of 32 bytes: 2 MiB shared by all workers, touched only as
  * addresses come. */

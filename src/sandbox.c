@@ -36,7 +36,7 @@
 
 #include <event2/event.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* The chroot of workers started as root when server.chroot is not set: the
  * folder OpenSSH's privilege separation made the custom for this. */

@@ -19,7 +19,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 struct sc_slot {
 	atomic_uint    seq;                  /* odd while written */

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 int
 sf_read_fd(int fd, struct buf *out)

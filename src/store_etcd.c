@@ -47,7 +47,7 @@
 #include <openssl/evp.h>
 
 #include "etcd.h"
-#include "kilnet.h"
+#include "server.h"
 
 #define VERSIONS_KEPT  20
 #define AUDIT_KEPT     1000

@@ -19,7 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 #define R_NOCERT   "60 Editing needs a client certificate\r\n"
 #define R_NOTED    "61 This certificate is not an editor's (server.editors)\r\n"

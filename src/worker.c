@@ -17,7 +17,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "kilnet.h"
+#include "server.h"
 #include "worker.h"
 
 /* How long the shutdown waits for responses in flight. */
@@ -254,7 +254,7 @@ static const struct conn_owner owner = { conn_gone, edit_send };
  * status. The signals it handles are blocked by the caller and unblocked here,
  * once the loop can take them. */
 int
-worker_run(const struct server_gen *g, const struct wsock *socks, size_t n_socks,
+worker_run(const struct generation *g, const struct wsock *socks, size_t n_socks,
     int id, const sigset_t *oldmask, const struct privs *p, struct rl_table *limits,
     struct sandbox_board *board, struct metrics *metrics, int chan_fd)
 {

@@ -11,7 +11,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 struct worker;
 struct conn;
@@ -40,7 +40,7 @@ struct worker {
 	const struct conn_owner *owner;
 	const struct config  *cfg;
 	const struct site    *site;
-	struct tls           *tls;
+	struct tlsctx           *tls;
 	struct ratelimit     *rl;        /* NULL: no limits configured */
 	struct metrics_worker *mw;       /* its counters (NULL: none) */
 	struct event_base    *base;

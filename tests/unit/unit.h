@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "../../src/kilnet.h"
+#include "../../src/server.h"
 
 #ifndef KILNET_ROOT
 #define KILNET_ROOT "."

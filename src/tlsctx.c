@@ -1,5 +1,5 @@
 /*
- * tls.c: the OpenSSL side of the server. One SSL_CTX per configured host, each
+ * tlsctx.c: the OpenSSL side of the server. One SSL_CTX per configured host, each
  * with its certificate (generated self-signed on first start when missing:
  * Gemini clients pin it, TOFU), picked by SNI during the handshake. No context
  * holds a private key: each holds its certificate's public key as a remote key
@@ -9,7 +9,7 @@
  * live in a cache all workers share (sesscache.c), mapped here before the
  * workers fork: a TLS 1.3 ticket is then only a session's identifier, and any
  * worker, and any host context, resumes it. A reload carries the cache over to
- * the new contexts (tls_keep_sessions).
+ * the new contexts (tlsctx_keep_sessions).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,7 +35,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "kilnet.h"
+#include "server.h"
 
 /* Clients pin the certificate (TOFU), so it must outlive the capsule. */
 #define CERT_DAYS        (20 * 365 + 5)
@@ -48,16 +48,16 @@
 
 /* What the key process needs of a host (keyproc.c): the key file, and the
  * public key it must match. */
-struct tls_key {
+struct tlsctx_key {
 	char               *file;
 	unsigned char      *spki;       /* the certificate's SubjectPublicKeyInfo */
 	size_t              spki_len;
 };
 
-struct tls {
+struct tlsctx {
 	SSL_CTX           **ctx;        /* one per host, same order as cfg->hosts */
 	char              **names;
-	struct tls_key     *keys;       /* one per host */
+	struct tlsctx_key     *keys;       /* one per host */
 	size_t              n;
 	struct sesscache   *cache;      /* shared by all workers: made before fork */
 };
@@ -311,7 +311,7 @@ generate_cert(const struct host_conf *h, struct diag *d)
 static int
 new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct tlsctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	unsigned char der[SESSCACHE_DER_MAX], *p = der;
 	const unsigned char *id;
 	unsigned int id_len;
@@ -331,7 +331,7 @@ static SSL_SESSION *
 get_session_cb(SSL *ssl, const unsigned char *id, int id_len, int *copy)
 {
 	/* The context the handshake started in: SNI may not have switched yet. */
-	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct tlsctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	unsigned char der[SESSCACHE_DER_MAX];
 	const unsigned char *p = der;
 	size_t len;
@@ -346,7 +346,7 @@ get_session_cb(SSL *ssl, const unsigned char *id, int id_len, int *copy)
 static void
 remove_session_cb(SSL_CTX *ctx, SSL_SESSION *sess)
 {
-	struct tls *t = SSL_CTX_get_app_data(ctx);
+	struct tlsctx *t = SSL_CTX_get_app_data(ctx);
 	const unsigned char *id;
 	unsigned int id_len;
 
@@ -367,7 +367,7 @@ host_matches(const char *want, size_t len, const char *name)
 static int
 servername_cb(SSL *ssl, int *alert, void *arg)
 {
-	struct tls *t = arg;
+	struct tlsctx *t = arg;
 	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	size_t len;
 
@@ -403,7 +403,7 @@ accept_any_cert(int ok, X509_STORE_CTX *x)
 /* The context's key: the certificate's public key, signing in the key
  * process under the name of its SubjectPublicKeyInfo's SHA-256. */
 static int
-use_remote_key(SSL_CTX *ctx, const struct host_conf *h, struct tls_key *tk,
+use_remote_key(SSL_CTX *ctx, const struct host_conf *h, struct tlsctx_key *tk,
     struct diag *d)
 {
 	X509 *x = SSL_CTX_get0_certificate(ctx);
@@ -441,7 +441,7 @@ use_remote_key(SSL_CTX *ctx, const struct host_conf *h, struct tls_key *tk,
 }
 
 static SSL_CTX *
-make_ctx(struct tls *t, const struct host_conf *h, struct tls_key *tk,
+make_ctx(struct tlsctx *t, const struct host_conf *h, struct tlsctx_key *tk,
     struct diag *d)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -527,15 +527,15 @@ fail:
 	return NULL;
 }
 
-struct tls *
-tls_setup(const struct config *cfg, struct diag *d)
+struct tlsctx *
+tlsctx_setup(const struct config *cfg, struct diag *d)
 {
-	struct tls *t = xcalloc(1, sizeof(*t));
+	struct tlsctx *t = xcalloc(1, sizeof(*t));
 
 	if ((t->cache = sesscache_new(SESSION_SLOTS)) == NULL) {
 		diag_add(d, NULL, 0, NULL, "cannot map the TLS session cache: %s",
 		    strerror(errno));
-		tls_free(t);
+		tlsctx_free(t);
 		return NULL;
 	}
 	t->ctx = xcalloc(cfg->n_hosts, sizeof(*t->ctx));
@@ -555,7 +555,7 @@ tls_setup(const struct config *cfg, struct diag *d)
 	if (t->n == 0)
 		diag_add(d, NULL, 0, "server.hostnames", "no host to serve");
 	if (d->n > 0) {
-		tls_free(t);
+		tlsctx_free(t);
 		return NULL;
 	}
 	SSL_CTX_set_tlsext_servername_callback(t->ctx[0], servername_cb);
@@ -564,7 +564,7 @@ tls_setup(const struct config *cfg, struct diag *d)
 }
 
 int
-tls_key_of(const struct tls *t, size_t i, const char **file,
+tlsctx_key_of(const struct tlsctx *t, size_t i, const char **file,
     const unsigned char **spki, size_t *spki_len)
 {
 	if (t == NULL || i >= t->n || t->keys[i].file == NULL)
@@ -576,7 +576,7 @@ tls_key_of(const struct tls *t, size_t i, const char **file,
 }
 
 void
-tls_keep_sessions(struct tls *to, struct tls *from)
+tlsctx_keep_sessions(struct tlsctx *to, struct tlsctx *from)
 {
 	sesscache_free(to->cache);
 	to->cache = from->cache;
@@ -584,7 +584,7 @@ tls_keep_sessions(struct tls *to, struct tls *from)
 }
 
 SSL *
-tls_new(struct tls *t)
+tlsctx_new(struct tlsctx *t)
 {
 	SSL *ssl = SSL_new(t->ctx[0]);
 
@@ -596,7 +596,7 @@ tls_new(struct tls *t)
 }
 
 void
-tls_free(struct tls *t)
+tlsctx_free(struct tlsctx *t)
 {
 	if (t == NULL)
 		return;
