@@ -60,3 +60,21 @@ print('%d objects, %d links, %d cycles' % (len(defs), sum(len(e) for e in edges.
 sys.exit(1 if bad else 0)
 PY
 }
+
+# The pure layer's header (kilnet.h) names nothing of sockets, processes or
+# OpenSSL, and the pure modules (the config and dataset, the renderers, the site,
+# the protocols' parsers) include only it, not the server's (server.h).
+test_layout_pure_header() {
+	local bad f
+	bad=$(grep -nE '\bSSL\b|ssl_st|\bpid_t\b|struct event\b|sigset_t|#include <(signal|sys/socket|openssl/|event2/)' \
+		"$ROOT/src/kilnet.h" || true)
+	[ -z "$bad" ] || { echo "$bad"; fail "kilnet.h names the server's runtime"; return 1; }
+	for f in config config_edit config_network config_store config_metrics dataset loader \
+		render_atom render_docs render_gemtext render_gopher render_nex render_page \
+		render_spartan site site_wire wire search chunk gemini gopher spartan nex url \
+		proxy mime wrap util diag; do
+		[ -f "$ROOT/src/$f.c" ] || { fail "src/$f.c is gone: update this list"; return 1; }
+		grep -q '#include "server.h"' "$ROOT/src/$f.c" && { fail "src/$f.c includes server.h"; return 1; }
+	done
+	return 0
+}
