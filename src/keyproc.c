@@ -1077,10 +1077,7 @@ kp_sigsys(int sig, siginfo_t *si, void *ctx)
  * start, a reload, signatures (ECDSA and RSA) and a stop; the test suite runs
  * under the filter.
  */
-static const struct {
-	int          nr;
-	const char  *who;
-} kp_allowed[] = {
+static const struct sandbox_call kp_allowed[] = {
 	{ SCMP_SYS(poll),            "the loop: waiting for requests and the master" },
 	{ SCMP_SYS(ppoll),           "the loop, where libc's poll(2) is ppoll" },
 	{ SCMP_SYS(restart_syscall), "the kernel: a wait interrupted (SIGSTOP/SIGCONT)" },
@@ -1101,18 +1098,6 @@ static const struct {
 	{ SCMP_SYS(mremap),          "libc realloc of large blocks" },
 	{ SCMP_SYS(madvise),         "libc free: returning pages" },
 	{ SCMP_SYS(exit_group),      "the end: the master closed the control socket" },
-#if defined(__SANITIZE_ADDRESS__)
-	/* Sanitizer builds only (make asan; the tests): the ASan/UBSan runtime. */
-	{ SCMP_SYS(sched_yield),     "sanitizer runtime: spin locks" },
-	{ SCMP_SYS(sigaltstack),     "sanitizer runtime: its signal stack" },
-	{ SCMP_SYS(readlink),        "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(fstat),           "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(newfstatat),      "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(lseek),           "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(pread64),         "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(gettid),          "sanitizer runtime: reports" },
-	{ SCMP_SYS(prctl),           "sanitizer runtime" },
-#endif
 };
 
 static int
@@ -1131,30 +1116,8 @@ kp_sandbox(void)
 		log_error("key process: cannot prepare its sandbox: %s", strerror(errno));
 		return -1;
 	}
-	if ((ctx = seccomp_init(SCMP_ACT_TRAP)) == NULL) {
-		log_error("key process: cannot make a seccomp filter (out of memory)");
-		return -1;
-	}
-	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	for (size_t i = 0; i < sizeof(kp_allowed) / sizeof(kp_allowed[0]) && rc == 0; i++)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, kp_allowed[i].nr, 0);
-	/* libc malloc and OpenSSL: anonymous memory, never executable. */
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-#if defined(__SANITIZE_ADDRESS__)
-	/* Sanitizer builds: a report reads the binary and /proc to symbolize. */
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
-#endif
-	if (rc == 0)
-		rc = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (rc != 0) {
+	ctx = sandbox_filter_new(kp_allowed, sizeof(kp_allowed) / sizeof(kp_allowed[0]));
+	if ((rc = sandbox_filter_load(ctx, 0)) != 0) {
 		log_error("key process: cannot load its seccomp filter: %s",
 		    strerror(-rc));
 		return -1;

@@ -602,10 +602,7 @@ mp_sigsys(int sig, siginfo_t *si, void *ctx)
  * rt_sigreturn, exit_group); the rest are paths that did not come (a large
  * allocation, a clock without vDSO). The test suite runs under the filter.
  */
-static const struct {
-	int          nr;
-	const char  *who;
-} mp_allowed[] = {
+static const struct sandbox_call mp_allowed[] = {
 	{ SCMP_SYS(epoll_wait),      "libevent: waiting" },
 	{ SCMP_SYS(epoll_ctl),       "libevent: (re-)arming events" },
 	{ SCMP_SYS(accept4),         "evconnlistener: taking connections" },
@@ -624,18 +621,6 @@ static const struct {
 	{ SCMP_SYS(mremap),          "libc realloc of large blocks" },
 	{ SCMP_SYS(madvise),         "libc free: returning pages" },
 	{ SCMP_SYS(exit_group),      "the end" },
-#if defined(__SANITIZE_ADDRESS__)
-	/* Sanitizer builds only (make asan; the tests): the ASan/UBSan runtime. */
-	{ SCMP_SYS(sched_yield),     "sanitizer runtime: spin locks" },
-	{ SCMP_SYS(sigaltstack),     "sanitizer runtime: its signal stack" },
-	{ SCMP_SYS(readlink),        "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(fstat),           "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(newfstatat),      "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(lseek),           "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(pread64),         "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(gettid),          "sanitizer runtime: reports" },
-	{ SCMP_SYS(prctl),           "sanitizer runtime" },
-#endif
 };
 
 static int
@@ -656,35 +641,12 @@ mp_sandbox(atomic_int *board)
 		    strerror(errno));
 		return -1;
 	}
-	if ((ctx = seccomp_init(SCMP_ACT_TRAP)) == NULL) {
-		log_error("metrics process: cannot make a seccomp filter (out of memory)");
-		return -1;
-	}
-	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	for (size_t i = 0; i < sizeof(mp_allowed) / sizeof(mp_allowed[0]) && rc == 0;
-	    i++)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, mp_allowed[i].nr, 0);
+	ctx = sandbox_filter_new(mp_allowed, sizeof(mp_allowed) / sizeof(mp_allowed[0]));
 	/* evbuffer: how many bytes a socket has to read (FIONREAD), only. */
-	if (rc == 0)
+	if (ctx != NULL)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 		    SCMP_A1(SCMP_CMP_EQ, FIONREAD));
-	/* libc malloc: anonymous memory, never executable. */
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-#if defined(__SANITIZE_ADDRESS__)
-	/* Sanitizer builds: a report reads the binary and /proc to symbolize. */
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
-#endif
-	if (rc == 0)
-		rc = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (rc != 0) {
+	if ((rc = sandbox_filter_load(ctx, rc)) != 0) {
 		log_error("metrics process: cannot load its seccomp filter: %s",
 		    strerror(-rc));
 		return -1;

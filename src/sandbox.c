@@ -207,6 +207,82 @@ skip_leak_check(int status, void *arg)
 }
 #endif
 
+/* ------------------------------------------------------- every filter */
+
+#if defined(__SANITIZE_ADDRESS__)
+/* Sanitizer builds only (make asan; the tests): what the ASan/UBSan runtime
+ * calls, in any process. */
+static const struct sandbox_call sanitizer_calls[] = {
+	{ SCMP_SYS(sched_yield),     "sanitizer runtime: spin locks" },
+	{ SCMP_SYS(sigaltstack),     "sanitizer runtime: its signal stack" },
+	{ SCMP_SYS(readlink),        "sanitizer runtime: reports (symbolizing)" },
+	{ SCMP_SYS(fstat),           "sanitizer runtime: reports (symbolizing)" },
+	{ SCMP_SYS(newfstatat),      "sanitizer runtime: reports (symbolizing)" },
+	{ SCMP_SYS(lseek),           "sanitizer runtime: reports (symbolizing)" },
+	{ SCMP_SYS(pread64),         "sanitizer runtime: reports (symbolizing)" },
+	{ SCMP_SYS(gettid),          "sanitizer runtime: reports" },
+	{ SCMP_SYS(prctl),           "sanitizer runtime" },
+	{ SCMP_SYS(mincore),         "sanitizer runtime" },
+};
+#endif
+
+static int
+allow_all(scmp_filter_ctx ctx, const struct sandbox_call *list, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, list[i].nr, 0);
+	return rc;
+}
+
+scmp_filter_ctx
+sandbox_filter_new(const struct sandbox_call *list, size_t n)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	int rc;
+
+	if (ctx == NULL)
+		return NULL;
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (rc == 0)
+		rc = allow_all(ctx, list, n);
+	/* libc malloc, a thread's stack, OpenSSL: anonymous memory, never
+	 * executable. */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+#if defined(__SANITIZE_ADDRESS__)
+	if (rc == 0)
+		rc = allow_all(ctx, sanitizer_calls, sizeof(sanitizer_calls) /
+		    sizeof(sanitizer_calls[0]));
+	/* A report reads the binary and /proc to symbolize: reading only
+	 * (nothing opened for writing, nothing created). */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+		    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
+#endif
+	if (rc != 0) {
+		seccomp_release(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int
+sandbox_filter_load(scmp_filter_ctx ctx, int rc)
+{
+	if (ctx == NULL)
+		return rc != 0 ? rc : -ENOMEM;
+	if (rc == 0)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc;
+}
+
 /*
  * What a serving worker calls: libevent's epoll loop, accept4 and the socket
  * I/O of both protocols, OpenSSL's, libc's allocator and the end of the
@@ -218,10 +294,7 @@ skip_leak_check(int status, void *arg)
  * (deadlines, large pages, a clock without vDSO). The test suite runs under
  * the filter.
  */
-static const struct {
-	int          nr;
-	const char  *who;
-} allowed[] = {
+static const struct sandbox_call allowed[] = {
 	/* the event loop (libevent's epoll backend) */
 	{ SCMP_SYS(epoll_wait),      "libevent: waiting" },
 	{ SCMP_SYS(epoll_ctl),       "libevent: (re-)arming events" },
@@ -250,27 +323,16 @@ static const struct {
 	{ SCMP_SYS(madvise),         "libc free: returning pages" },
 	/* the end */
 	{ SCMP_SYS(exit_group),      "the end of the worker" },
-#if defined(__SANITIZE_ADDRESS__)
-	/* Sanitizer builds only (make asan; the tests): the ASan/UBSan runtime. */
-	{ SCMP_SYS(sched_yield),     "sanitizer runtime: spin locks" },
-	{ SCMP_SYS(sigaltstack),     "sanitizer runtime: its signal stack" },
-	{ SCMP_SYS(readlink),        "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(fstat),           "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(newfstatat),      "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(lseek),           "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(pread64),         "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(gettid),          "sanitizer runtime: reports" },
-	{ SCMP_SYS(prctl),           "sanitizer runtime" },
-#endif
 };
 
+/* The worker's calls, and setsockopt for two options only. */
 static int
-build_filter(scmp_filter_ctx ctx)
+build_filter(scmp_filter_ctx *out)
 {
-	int rc = 0;
+	scmp_filter_ctx ctx = sandbox_filter_new(allowed,
+	    sizeof(allowed) / sizeof(allowed[0]));
+	int rc = ctx != NULL ? 0 : -ENOMEM;
 
-	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && rc == 0; i++)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i].nr, 0);
 	/* conn.c: SO_LINGER resets a client too slow to take its response. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
@@ -280,20 +342,7 @@ build_filter(scmp_filter_ctx ctx)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
 		    SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP), SCMP_A2(SCMP_CMP_EQ, TCP_CORK));
-	/* libc malloc: anonymous memory, never executable. */
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-#if defined(__SANITIZE_ADDRESS__)
-	/* Sanitizer builds: a report reads the binary and /proc to symbolize;
-	 * reading only (nothing opened for writing, nothing created). */
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
-#endif
+	*out = ctx;
 	return rc;
 }
 
@@ -367,15 +416,7 @@ sandbox_enter(const struct config *cfg, struct sandbox_board *b, int slot,
 		log_error("sandbox: cannot set no_new_privs: %s", strerror(errno));
 		return -1;
 	}
-	if ((ctx = seccomp_init(SCMP_ACT_TRAP)) == NULL) {
-		log_error("sandbox: cannot make a seccomp filter (out of memory)");
-		return -1;
-	}
-	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-	    SCMP_ACT_KILL_PROCESS)) == 0 && (rc = build_filter(ctx)) == 0)
-		rc = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (rc != 0) {
+	if ((rc = sandbox_filter_load(ctx, build_filter(&ctx))) != 0) {
 		log_error("sandbox: cannot load the seccomp filter: %s (server.sandbox "
 		    "= false serves without it)", strerror(-rc));
 		return -1;
@@ -392,10 +433,7 @@ sandbox_enter(const struct config *cfg, struct sandbox_board *b, int slot,
  * second thread. Nothing here opens a socket, runs a program or changes an
  * identity. Each entry names who needs it.
  */
-static const struct {
-	int          nr;
-	const char  *who;
-} role_allowed[] = {
+static const struct sandbox_call role_allowed[] = {
 	{ SCMP_SYS(read),            "reading files, pipes and channels" },
 	{ SCMP_SYS(write),           "writing files, pipes, channels; the log" },
 	{ SCMP_SYS(close),           "closing what was opened" },
@@ -446,14 +484,6 @@ static const struct {
 	{ SCMP_SYS(rt_sigreturn),    "returning from a signal handler" },
 	{ SCMP_SYS(exit),            "the end of a thread" },
 	{ SCMP_SYS(exit_group),      "the end of the process" },
-#if defined(__SANITIZE_ADDRESS__)
-	{ SCMP_SYS(sched_yield),     "sanitizer runtime: spin locks" },
-	{ SCMP_SYS(sigaltstack),     "sanitizer runtime: its signal stack" },
-	{ SCMP_SYS(readlink),        "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(pread64),         "sanitizer runtime: reports (symbolizing)" },
-	{ SCMP_SYS(prctl),           "sanitizer runtime" },
-	{ SCMP_SYS(mincore),         "sanitizer runtime" },
-#endif
 };
 
 /*
@@ -462,10 +492,7 @@ static const struct {
  * of etcd, on libevent (epoll) and OpenSSL. socket(2) is allowed for TCP
  * over IPv4 and IPv6 only (below).
  */
-static const struct {
-	int          nr;
-	const char  *who;
-} store_allowed[] = {
+static const struct sandbox_call store_allowed[] = {
 	{ SCMP_SYS(connect),         "store_etcd.c: to the etcd endpoints" },
 	{ SCMP_SYS(getsockopt),      "libevent: a connection's outcome (SO_ERROR)" },
 	{ SCMP_SYS(setsockopt),      "libevent: TCP_NODELAY and the like" },
@@ -590,14 +617,11 @@ sandbox_enter_role(const struct config *cfg, int role, const int *fds, size_t n)
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) == -1 ||
-	    (ctx = seccomp_init(SCMP_ACT_TRAP)) == NULL) {
+	    (ctx = sandbox_filter_new(role_allowed, sizeof(role_allowed) /
+	    sizeof(role_allowed[0]))) == NULL) {
 		log_error("sandbox: cannot make a seccomp filter");
 		return -1;
 	}
-	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	for (size_t i = 0; i < sizeof(role_allowed) / sizeof(role_allowed[0]) &&
-	    rc == 0; i++)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, role_allowed[i].nr, 0);
 	for (size_t i = 0; role == SANDBOX_STORE && i < sizeof(store_allowed) /
 	    sizeof(store_allowed[0]) && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, store_allowed[i].nr, 0);
@@ -616,17 +640,7 @@ sandbox_enter_role(const struct config *cfg, int role, const int *fds, size_t n)
 	if (rc == 0 && role == SANDBOX_STORE)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 		    SCMP_A1(SCMP_CMP_EQ, FIONREAD));
-	/* libc malloc, a thread's stack: never executable. */
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (rc == 0)
-		rc = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (rc != 0) {
+	if ((rc = sandbox_filter_load(ctx, rc)) != 0) {
 		log_error("sandbox: cannot load the seccomp filter: %s", strerror(-rc));
 		return -1;
 	}

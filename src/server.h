@@ -7,6 +7,7 @@
 #ifndef KILNET_SERVER_H
 #define KILNET_SERVER_H
 
+#include <seccomp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -331,6 +332,19 @@ void        metricsproc_child(struct metricsproc *);
 /* At the end: the process stopped (waited for, bounded), mp freed. */
 void        metricsproc_stop(struct metricsproc *);
 
+/* sandbox.c: a call a process's filter allows, and who needs it. */
+struct sandbox_call {
+	int          nr;
+	const char  *who;
+};
+/* A seccomp filter that traps every call it does not allow (a call of
+ * another architecture kills): the calls of list, anonymous memory that is
+ * never executable, and in the sanitizer builds what the runtime calls.
+ * The caller adds its own rules with arguments. NULL: out of memory. */
+scmp_filter_ctx sandbox_filter_new(const struct sandbox_call *list, size_t n);
+/* Loads ctx when rc (the caller's rules) is 0, and frees it; 0, or a
+ * negative errno (ctx NULL: -ENOMEM). */
+int   sandbox_filter_load(scmp_filter_ctx ctx, int rc);
 /* sandbox.c: who a worker becomes before it serves, when started as root. */
 struct privs {
 	int          drop;      /* 1: started as root */

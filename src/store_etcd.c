@@ -608,7 +608,8 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 	size_t ends[PARTS_MAX + 1], k, start = 0;
 	char *bk = key(s, "b/"), *bend = etcd_prefix_end(bk);
 	json_t *have = NULL, *kv, *ops;
-	size_t batched = 0;
+	size_t batched = 0, n_have = 0, j;
+	char **names, *name;
 	int rc = 0;
 
 	*parts = NULL;
@@ -626,11 +627,15 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 		free(bend);
 		return -1;
 	}
+	/* The names of the parts etcd has, decoded once. */
+	names = xcalloc(json_array_size(have) + 1, sizeof(*names));
+	json_array_foreach(have, j, kv)
+		if ((name = kv_name(s, kv)) != NULL)
+			names[n_have++] = name;
 	*parts = xcalloc(k + 1, sizeof(**parts));
 	ops = json_array();
 	for (size_t i = 0; i < k && rc == 0; i++) {
-		char *name;
-		size_t j, plen = ends[i] - start;
+		size_t plen = ends[i] - start;
 		int found = 0;
 
 		sha256_hex(text + start, plen, (*parts)[i]);
@@ -638,14 +643,8 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 		 * one transaction is refused). */
 		for (j = 0; j < i && !found; j++)
 			found = strcmp((*parts)[j], (*parts)[i]) == 0;
-		json_array_foreach(have, j, kv) {
-			if ((name = kv_name(s, kv)) != NULL) {
-				found = strcmp(name + 2, (*parts)[i]) == 0;
-				free(name);
-			}
-			if (found)
-				break;
-		}
+		for (j = 0; j < n_have && !found; j++)
+			found = strcmp(names[j] + 2, (*parts)[i]) == 0;
 		/* The parts etcd lacks, PUT_BATCH bytes to a request (each
 		 * request is one commit on every member). */
 		if (!found) {
@@ -665,6 +664,9 @@ put_parts(struct st *s, const unsigned char *text, size_t len,
 		rc = run_ops(s, ops);
 	json_decref(ops);
 	json_decref(have);
+	for (j = 0; j < n_have; j++)
+		free(names[j]);
+	free(names);
 	free(bk);
 	free(bend);
 	*n = k;
@@ -899,7 +901,6 @@ store_dataset(struct st *s, const char *fp, int64_t base, const unsigned char *t
 			break;
 	}
 	if (r == 1) {
-		prune(s, "m/versions/", VERSIONS_KEPT);
 		prune(s, "a/", AUDIT_KEPT);
 		collect_parts(s);
 		/* The copy now, from the text in hand: the 30 waits for the
